@@ -1,0 +1,77 @@
+// Package osfile holds the small file-system helpers the storage layers
+// share: data-only sync, preallocation, directory sync and the name of the
+// file system under a path. Platform differences live in the _linux and
+// _other files; the signatures are the same everywhere.
+package osfile
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// zeroChunk is the size of the buffer WriteZeroes writes with.
+const zeroChunk = 1 << 20
+
+// WriteZeroes writes n zero bytes to f at offset off with large pwrites,
+// extending the file if needed. Unlike fallocate it leaves the blocks
+// written (not merely reserved), so a later overwrite plus fdatasync needs
+// no extent conversion in the file system's journal.
+func WriteZeroes(f *os.File, off, n int64) error {
+	buf := make([]byte, min(n, zeroChunk))
+	for n > 0 {
+		k := min(n, int64(len(buf)))
+		if _, err := f.WriteAt(buf[:k], off); err != nil {
+			return fmt.Errorf("osfile: writing zeroes to %s at offset %d: %w", f.Name(), off, err)
+		}
+		off += k
+		n -= k
+	}
+	return nil
+}
+
+// SyncDir fsyncs the directory dir, so that a file created, renamed or
+// removed in it survives a crash. It is a no-op where directories cannot be
+// synced (Windows).
+func SyncDir(dir string) error {
+	return syncDir(filepath.Clean(dir))
+}
+
+// Fdatasync flushes f's data (and the metadata needed to read it back, such
+// as its size) to stable storage. Where the platform has no fdatasync it
+// falls back to f.Sync. After a failure the caller must assume that the
+// unsynced data is lost even if the page cache still shows it.
+func Fdatasync(f *os.File) error {
+	if err := fdatasync(f); err != nil {
+		return fmt.Errorf("osfile: fdatasync %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+// Preallocate makes sure the first size bytes of f are allocated on disk,
+// extending the file to size if it is shorter, so that a mapping of that
+// range cannot fault for lack of space later. It uses fallocate where the
+// file system supports it and writes zeroes otherwise.
+func Preallocate(f *os.File, size int64) error {
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("osfile: preallocate %s: %w", f.Name(), err)
+	}
+	ok, err := fallocate(f, size)
+	if err != nil {
+		return fmt.Errorf("osfile: preallocate %s to %d bytes: %w", f.Name(), size, err)
+	}
+	if ok {
+		return nil
+	}
+	if cur := st.Size(); cur < size {
+		return WriteZeroes(f, cur, size-cur)
+	}
+	return nil
+}
+
+// FSType names the file system that holds path ("ext4", "xfs", "tmpfs",
+// "btrfs", ...) or returns "unknown".
+func FSType(path string) string {
+	return fsType(path)
+}
