@@ -164,7 +164,6 @@ func equalRuns(a, b []Run) bool {
 	return true
 }
 
-
 // TestKernelCountsMatch checks the model of merged mappings against the
 // kernel on fragmenting and merging patterns.
 func TestKernelCountsMatch(t *testing.T) {
