@@ -5,10 +5,14 @@
 package osfile
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 )
+
+// ErrLocked is returned by TryLock when another holder has the file.
+var ErrLocked = errors.New("osfile: file is locked by another writer")
 
 // zeroChunk is the size of the buffer WriteZeroes writes with.
 const zeroChunk = 1 << 20
