@@ -12,17 +12,17 @@ import (
 // On-disk layout constants. Frozen once the format is declared stable; see
 // the package doc.
 const (
-	headerCopySize = 4096      // one header copy: a 4 KiB sector-aligned block
-	headerA        = 0         // offset of copy A (even sequence numbers)
-	headerB        = 4096      // offset of copy B (odd sequence numbers)
-	livePage       = 8192      // live counters shared by the processes using the ring
-	slotsOff       = 12288     // consumer slots
-	slotSize       = 128       // one consumer slot
-	dataOff        = 64 << 10  // the data area starts at 64 KiB
-	layoutAlign    = 64 << 10  // capacities and the data offset are multiples of this
-	formatVersion  = 1         // version of this layout
-	maxUserData    = 1024      // bytes of opaque user data in the header
-	maxNameLen     = 63        // bytes of a consumer name
+	headerCopySize = 4096     // one header copy: a 4 KiB sector-aligned block
+	headerA        = 0        // offset of copy A (even sequence numbers)
+	headerB        = 4096     // offset of copy B (odd sequence numbers)
+	livePage       = 8192     // live counters shared by the processes using the ring
+	slotsOff       = 12288    // consumer slots
+	slotSize       = 128      // one consumer slot
+	dataOff        = 64 << 10 // the data area starts at 64 KiB
+	layoutAlign    = 64 << 10 // capacities and the data offset are multiples of this
+	formatVersion  = 1        // version of this layout
+	maxUserData    = 1024     // bytes of opaque user data in the header
+	maxNameLen     = 63       // bytes of a consumer name
 	maxSlots       = (dataOff - slotsOff) / slotSize
 	crcOff         = headerCopySize - 4
 	userDataOff    = 72

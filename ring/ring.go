@@ -858,4 +858,3 @@ func (n *notifier) broadcast() {
 	}
 	n.mu.Unlock()
 }
-

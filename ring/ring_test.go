@@ -146,7 +146,7 @@ func TestReserveWholeCapacity(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b pager.Backend) {
 		r, _ := create(t, b, testCap)
 		produce(t, r, pattern(1, 1000)) // so the whole-ring reservation wraps
-		if _, err := r.TryReserve(testCap+1); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), r.Name()) {
+		if _, err := r.TryReserve(testCap + 1); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), r.Name()) {
 			t.Fatalf("reserving C+1: %v", err)
 		}
 		c, _ := r.Consumer("c", nil)
