@@ -497,7 +497,10 @@ func (r *Ring) write(ctx context.Context, p []byte) (uint64, error) {
 	if r.mirror {
 		r.mu.Lock()
 		if r.mu.dirtyFrom == head {
+			// Nothing older waits for write-back: other processes may
+			// see these bytes now.
 			r.mu.dirtyFrom = head + uint64(n)
+			r.liveHead.Store(head + uint64(n))
 		}
 		r.mu.Unlock()
 	}
@@ -517,10 +520,14 @@ func (r *Ring) mirrorRange(p, n int) {
 	}
 }
 
-// publish makes bytes up to head visible and wakes waiting consumers.
+// publish makes bytes up to head visible and wakes waiting consumers. On
+// Copy the committed bytes are in this process's heap only: other
+// processes see the new head when flushLocked has written them back.
 func (r *Ring) publish(head uint64) {
 	r.head.Store(head)
-	r.liveHead.Store(head)
+	if !r.mirror {
+		r.liveHead.Store(head)
+	}
 	if r.dataWait.Load() > 0 {
 		r.dataSeq.Add(1)
 		r.dataReady.broadcast()
@@ -547,6 +554,14 @@ func (r *Ring) waitSpace(ctx context.Context, n int) error {
 		limit := min(tail+r.capacity, r.detachLaggardsLocked(end))
 		r.limit.Store(limit)
 		r.seenGen.Store(gen)
+		if end > limit {
+			// Consumers in other processes can only release what they
+			// can see: on Copy, commits reach the file here at the latest.
+			if err := r.flushLocked(); err != nil {
+				r.mu.Unlock()
+				return err
+			}
+		}
 		r.mu.Unlock()
 		if end <= limit {
 			return nil
@@ -727,6 +742,7 @@ func (r *Ring) flushLocked() error {
 		}
 	}
 	r.mu.dirtyFrom = head
+	r.liveHead.Store(head)
 	return nil
 }
 
