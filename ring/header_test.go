@@ -201,7 +201,7 @@ func TestDamagedSlots(t *testing.T) {
 		}
 		c.Close()
 	}
-	r.slot(1).b[slotName] ^= 0xFF // damage "torn"'s name
+	r.slot(1).b[slotName] ^= 0xFF  // damage "torn"'s name
 	r.slot(2).pos().Store(1 << 30) // "ahead" acknowledged more than exists
 	r.slot(3).state().Store(slotClaimed)
 	if err := r.Close(); err != nil {
