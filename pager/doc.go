@@ -80,9 +80,11 @@
 //
 // Touching a mapped page beyond the end of the file, a page the file system
 // cannot allocate (a sparse file on a full disk) or a page whose read fails
-// raises SIGBUS. Map refuses file ranges past the end of the file (so
-// preallocate first, see the osfile package), Check reports a file that has
-// shrunk under its mapping, and the view's own accesses (ReadAt, WriteAt)
+// raises SIGBUS. Map refuses file ranges past the end of the file as it last
+// saw it (so preallocate first, see the osfile package; the size is read
+// again only when a range goes past it, since an fstat costs as much as a
+// splice), Check reads the size afresh and reports a file that has shrunk
+// under its mapping, and the view's own accesses (ReadAt, WriteAt)
 // run under debug.SetPanicOnFault and return a *FaultError naming the file
 // and offset. Callers run their own code over views under the same
 // protection with Guard.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ringlog/ringlog/internal/invariants"
 	"github.com/ringlog/ringlog/internal/osfile"
@@ -110,6 +111,8 @@ type View struct {
 	ops      ops
 	mem      []byte
 	base     uintptr // address of mem when it lies outside the Go heap; 0 on Copy
+
+	knownSize atomic.Int64 // the file's size at the last fstat
 
 	mu struct {
 		sync.RWMutex
@@ -247,7 +250,8 @@ func (v *View) FileOffset(off int) (int64, bool) {
 // Map puts the n bytes of the file at fileOff at view offset viewOff,
 // replacing whatever was mapped there. All three must be multiples of
 // PageSize, the view range must lie inside the view and the file range
-// inside the file (preallocate first). Pages already mapped elsewhere in
+// inside the file (preallocate first) as last seen: the file's size is read
+// again only when the range goes past it, and by Check. Pages already mapped elsewhere in
 // the view stay mapped there too.
 func (v *View) Map(viewOff int, fileOff int64, n int) error {
 	if err := v.checkRange("map", viewOff, n); err != nil {
@@ -259,13 +263,18 @@ func (v *View) Map(viewOff int, fileOff int64, n int) error {
 	if n == 0 {
 		return nil
 	}
-	fsize, err := v.fileSize()
-	if err != nil {
-		return err
-	}
-	if fileOff+int64(n) > fsize {
-		return fmt.Errorf("pager: map %s: file range [%d, %d) but the file has %d bytes: %w",
-			v.name, fileOff, fileOff+int64(n), fsize, ErrBeyondEOF)
+	// The size seen last is enough for ranges inside it (an fstat costs as
+	// much as the splice itself); a file that shrinks later is caught by
+	// Check or faults under the guard either way.
+	if end := fileOff + int64(n); end > v.knownSize.Load() {
+		fsize, err := v.fileSize()
+		if err != nil {
+			return err
+		}
+		if end > fsize {
+			return fmt.Errorf("pager: map %s: file range [%d, %d) but the file has %d bytes: %w",
+				v.name, fileOff, end, fsize, ErrBeyondEOF)
+		}
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -355,11 +364,13 @@ func (v *View) usableLocked(what string, vp, n int) error {
 	return nil
 }
 
+// fileSize stats the file and remembers the size.
 func (v *View) fileSize() (int64, error) {
 	st, err := v.file.Stat()
 	if err != nil {
 		return 0, fmt.Errorf("pager: stat %s: %w", v.name, err)
 	}
+	v.knownSize.Store(st.Size())
 	return st.Size(), nil
 }
 
