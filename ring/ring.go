@@ -83,6 +83,7 @@ type Ring struct {
 	reserved atomic.Int64  // bytes of the outstanding reservation, -1 if none
 	limit    atomic.Uint64 // cached: head may grow to this without a rescan
 	seenGen  atomic.Uint64 // registration generation the cached limit saw
+	closed   atomic.Bool   // mirrors mu.closed for the producer's fast path
 
 	dataReady  notifier // in-process consumers waiting for data
 	spaceReady notifier // the producer waiting for space
@@ -416,10 +417,7 @@ func (r *Ring) beginProduce(what string, n int) error {
 	if !r.reserved.CompareAndSwap(-1, 0) {
 		return fmt.Errorf("ring: %s %s: %w", what, r.name, ErrReserved)
 	}
-	r.mu.Lock()
-	closed := r.mu.closed
-	r.mu.Unlock()
-	if closed {
+	if r.closed.Load() {
 		r.reserved.Store(-1)
 		return fmt.Errorf("ring: %s %s: %w", what, r.name, ErrClosed)
 	}
@@ -833,6 +831,7 @@ func (r *Ring) Close() error {
 		return fmt.Errorf("ring: close %s: %w", r.name, ErrClosed)
 	}
 	r.mu.closed = true
+	r.closed.Store(true)
 	for _, c := range r.mu.attached {
 		c.detachLocked()
 	}
