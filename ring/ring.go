@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ringlog/ringlog/internal/atomicmem"
+	"github.com/ringlog/ringlog/internal/invariants"
 	"github.com/ringlog/ringlog/internal/osfile"
 	"github.com/ringlog/ringlog/pager"
 )
@@ -283,7 +284,10 @@ func (r *Ring) mapViews(o Options) error {
 	// The control region must be shared memory so other processes see the
 	// live words and slots: mapped whenever the platform can.
 	ctlBackend := pager.Mmap
-	if pager.Available(pager.Mmap) != nil {
+	if err := pager.Available(pager.Mmap); err != nil {
+		if o.ReadOnly {
+			return fmt.Errorf("ring: open %s: consuming from another process needs the header region in shared memory, which this platform or build cannot map (%v): %w", r.name, err, ErrUnsupported)
+		}
 		ctlBackend = pager.Copy
 	}
 	if r.ctl, err = pager.New(r.f, dataOff, &pager.Options{Backend: ctlBackend}); err != nil {
@@ -540,6 +544,9 @@ func (r *Ring) waitSpace(ctx context.Context, n int) error {
 	for {
 		end := r.head.Load() + uint64(n)
 		if end <= r.limit.Load() && r.regGen.Load() == r.seenGen.Load() {
+			if invariants.Enabled {
+				r.checkLimit(end)
+			}
 			return nil
 		}
 		r.mu.Lock()
@@ -583,6 +590,17 @@ func (r *Ring) waitSpace(ctx context.Context, n int) error {
 		}
 		t.Stop()
 		r.spaceWait.Store(0)
+	}
+}
+
+// checkLimit verifies the cached limit against a fresh look at every
+// consumer and pin (invariant builds): a stale cache would let the producer
+// overwrite retained bytes.
+func (r *Ring) checkLimit(end uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if tail := r.tailLocked(r.head.Load()); end > tail+r.capacity {
+		panic(fmt.Sprintf("ring: %s: producer may write up to %d, but position %d is retained (capacity %d)", r.name, end, tail, r.capacity))
 	}
 }
 

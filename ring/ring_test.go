@@ -294,6 +294,12 @@ func TestSecondProducerIsLocked(t *testing.T) {
 		t.Fatalf("second producer: %v", err)
 	}
 	ro, err := Open(path, &Options{ReadOnly: true})
+	if pager.Available(pager.Mmap) != nil {
+		if !errors.Is(err, ErrUnsupported) {
+			t.Fatalf("a read-only open without shared memory: %v, want ErrUnsupported", err)
+		}
+		return
+	}
 	if err != nil {
 		t.Fatalf("a read-only open beside the producer: %v", err)
 	}
