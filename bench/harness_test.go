@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -124,7 +125,7 @@ func readRows(t *testing.T, path string) []map[string]any {
 func TestEndToEnd(t *testing.T) {
 	base := t.TempDir()
 	jsonPath := filepath.Join(t.TempDir(), "out.json")
-	status, stdout, stderr := runBench(t, "-size", "tiny", "-repeats", "2", "-dir", base, "-json", jsonPath, "-workloads", "^pager-")
+	status, stdout, stderr := runBench(t, "-size", "tiny", "-repeats", "2", "-dir", base, "-json", jsonPath, "-workloads", "^(pager|ring-spsc)-")
 	if status != 0 {
 		t.Fatalf("status %d\nstdout:\n%s\nstderr:\n%s", status, stdout, stderr)
 	}
@@ -143,7 +144,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	want := 0
 	for _, w := range registry.workloads {
-		if !strings.HasPrefix(w.name, "pager-") {
+		if !strings.HasPrefix(w.name, "pager-") && !strings.HasPrefix(w.name, "ring-spsc-") {
 			continue
 		}
 		if !strings.Contains(stdout, w.name) {
@@ -297,6 +298,21 @@ func TestRegistry(t *testing.T) {
 		}
 		if w.baselineSystem() != "ringlog/copy" {
 			t.Errorf("%s: baseline %s, want ringlog/copy", name, w.baselineSystem())
+		}
+	}
+	for _, name := range []string{"ring-spsc-64b", "ring-spsc-1k", "ring-spsc-64k"} {
+		w := lookupWorkload(name)
+		if w == nil {
+			t.Fatalf("%s not registered", name)
+		}
+		if want := []string{"ringlog/remap", "ringlog/mmap", "ringlog/copy", "chan"}; !slices.Equal(w.systems, want) {
+			t.Errorf("%s: systems %v, want %v", name, w.systems, want)
+		}
+		if w.baselineSystem() != "chan" {
+			t.Errorf("%s: baseline %s, want chan", name, w.baselineSystem())
+		}
+		if w.durable {
+			t.Errorf("%s is durable; it issues no syncs", name)
 		}
 	}
 }

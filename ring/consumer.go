@@ -193,7 +193,7 @@ func (r *Ring) lockRegistration() func() {
 // by a crash are freed, damaged ones cleared, attachments of dead processes
 // dropped, and positions brought inside [head - capacity, head].
 func (r *Ring) repairSlots() {
-	head := r.head.Load()
+	head := r.headp.Load()
 	for i := 0; i < maxSlots; i++ {
 		s := r.slot(i)
 		switch s.state().Load() {
@@ -325,6 +325,10 @@ func (c *Consumer) Release(n int) error {
 		return fmt.Errorf("ring: consumer %q of %s: release %d bytes at position %d with head %d: %w", c.name, c.r.name, n, pos, head, ErrRange)
 	}
 	c.s.pos().Store(pos + uint64(n))
+	// The position lives outside the Go heap on mapped backends; this
+	// heap atomic gives the race detector the edge between the reads
+	// released here and the producer's later overwrite.
+	c.r.released.Add(1)
 	c.r.wakeProducer()
 	// The producer marks a lossy consumer detached before overwriting its
 	// bytes, so seeing no mark after the store means none were overwritten

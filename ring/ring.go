@@ -80,8 +80,15 @@ type Ring struct {
 	dataSeq, dataWait            *atomic.Uint32
 	spaceSeq, spaceWait          *atomic.Uint32
 
-	head     atomic.Uint64 // committed position (producer's copy)
-	reserved atomic.Int64  // bytes of the outstanding reservation, -1 if none
+	// headp is the committed position: the live word itself on mapped
+	// backends, a word on the Go heap on Copy (where other processes see
+	// the head only once the bytes are written back).
+	headp    *atomic.Uint64
+	head     atomic.Uint64
+	mask     uint64        // capacity-1 when the capacity is a power of two
+	reserved atomic.Int32  // producer state: -1 idle, 1 reservation or write under way
+	resLen   int           // length of the outstanding reservation (producer's own)
+	released atomic.Uint64 // bumped by Release: a happens-before edge the race detector sees
 	limit    atomic.Uint64 // cached: head may grow to this without a rescan
 	seenGen  atomic.Uint64 // registration generation the cached limit saw
 	closed   atomic.Bool   // mirrors mu.closed for the producer's fast path
@@ -226,15 +233,20 @@ func open(f *os.File, o Options) (*Ring, error) {
 	r.mu.pins = map[*Pin]struct{}{}
 	r.mu.attached = map[string]*Consumer{}
 	r.reserved.Store(-1)
+	if h.capacity&(h.capacity-1) == 0 {
+		r.mask = h.capacity - 1
+	}
 	if err := r.mapViews(o); err != nil {
 		r.closeViews()
 		return nil, err
 	}
 	r.bindLive()
-	if o.ReadOnly {
-		r.head.Store(r.liveHead.Load())
-	} else {
-		r.head.Store(h.head)
+	r.headp = r.liveHead
+	if r.mirror && !o.ReadOnly {
+		r.headp = &r.head
+	}
+	if !o.ReadOnly {
+		r.headp.Store(h.head)
 		r.liveHead.Store(h.head)
 		r.liveSynced.Store(h.head)
 		r.mu.dirtyFrom = h.head
@@ -339,12 +351,7 @@ func (r *Ring) Info() OpenInfo { return r.info }
 
 // Head is the committed position: bytes before it are visible to consumers.
 // On a read-only ring it is the producer's latest commit.
-func (r *Ring) Head() uint64 {
-	if r.readOnly {
-		return r.liveHead.Load()
-	}
-	return r.head.Load()
-}
+func (r *Ring) Head() uint64 { return r.headp.Load() }
 
 // Synced is the position up to which committed bytes are durable.
 func (r *Ring) Synced() uint64 { return r.liveSynced.Load() }
@@ -377,7 +384,12 @@ func (r *Ring) SetUserData(b []byte) error {
 }
 
 // phys maps a position to its offset in the first copy of the data area.
-func (r *Ring) phys(pos uint64) int { return int(pos % r.capacity) }
+func (r *Ring) phys(pos uint64) int {
+	if r.mask != 0 {
+		return int(pos & r.mask)
+	}
+	return int(pos % r.capacity)
+}
 
 // Reserve waits until n bytes are free at the head and returns them as one
 // slice of the mapping (also when they wrap past the end of the data area).
@@ -405,8 +417,8 @@ func (r *Ring) reserve(ctx context.Context, n int) ([]byte, error) {
 		r.reserved.Store(-1)
 		return nil, err
 	}
-	r.reserved.Store(int64(n))
-	p := r.phys(r.head.Load())
+	r.resLen = n
+	p := r.phys(r.headp.Load())
 	return r.mem[p : p+n : p+n], nil
 }
 
@@ -418,7 +430,7 @@ func (r *Ring) beginProduce(what string, n int) error {
 	if n < 0 || uint64(n) > r.capacity {
 		return fmt.Errorf("ring: %s %s: %d bytes in a ring of %d: %w", what, r.name, n, r.capacity, ErrTooLarge)
 	}
-	if !r.reserved.CompareAndSwap(-1, 0) {
+	if !r.reserved.CompareAndSwap(-1, 1) {
 		return fmt.Errorf("ring: %s %s: %w", what, r.name, ErrReserved)
 	}
 	if r.closed.Load() {
@@ -432,14 +444,13 @@ func (r *Ring) beginProduce(what string, n int) error {
 // most what was reserved; the rest is dropped) and makes them visible to
 // consumers. They are durable after the next Sync or SyncData.
 func (r *Ring) Commit(n int) error {
-	res := r.reserved.Load()
-	if res < 0 {
+	if r.reserved.Load() < 0 {
 		return fmt.Errorf("ring: commit %s: %w", r.name, ErrNotReserved)
 	}
-	if n < 0 || int64(n) > res {
-		return fmt.Errorf("ring: commit %s: %d bytes of a %d-byte reservation: %w", r.name, n, res, ErrTooLarge)
+	if n < 0 || n > r.resLen {
+		return fmt.Errorf("ring: commit %s: %d bytes of a %d-byte reservation: %w", r.name, n, r.resLen, ErrTooLarge)
 	}
-	head := r.head.Load()
+	head := r.headp.Load()
 	if r.mirror {
 		r.mirrorRange(r.phys(head), n)
 	}
@@ -453,6 +464,7 @@ func (r *Ring) Cancel() error {
 	if r.reserved.Swap(-1) < 0 {
 		return fmt.Errorf("ring: cancel %s: %w", r.name, ErrNotReserved)
 	}
+	r.resLen = 0
 	return nil
 }
 
@@ -478,7 +490,7 @@ func (r *Ring) write(ctx context.Context, p []byte) (uint64, error) {
 	if err := r.waitSpace(ctx, n); err != nil {
 		return 0, err
 	}
-	head := r.head.Load()
+	head := r.headp.Load()
 	at := r.phys(head)
 	first := min(n, int(r.capacity)-at)
 	if _, err := r.f.WriteAt(p[:first], int64(dataOff+at)); err != nil {
@@ -526,71 +538,79 @@ func (r *Ring) mirrorRange(p, n int) {
 // Copy the committed bytes are in this process's heap only: other
 // processes see the new head when flushLocked has written them back.
 func (r *Ring) publish(head uint64) {
-	r.head.Store(head)
-	if !r.mirror {
-		r.liveHead.Store(head)
-	}
-	if r.dataWait.Load() > 0 {
+	r.headp.Store(head)
+	if r.dataWait.Load() > 0 && r.dataReady.broadcast() {
 		r.dataSeq.Add(1)
-		r.dataReady.broadcast()
 	}
 }
 
 // waitSpace waits until n bytes after the head are free (not at all if
-// ctx is nil), detaching lossy consumers that would be overrun. The limit is cached and recomputed when
-// the head would pass it or a registration changed (in any process).
+// ctx is nil), detaching lossy consumers that would be overrun. The limit
+// is cached and recomputed when the head would pass it or a registration
+// changed (in any process).
 func (r *Ring) waitSpace(ctx context.Context, n int) error {
 	backoff := 50 * time.Microsecond
 	for {
-		end := r.head.Load() + uint64(n)
+		end := r.headp.Load() + uint64(n)
 		if end <= r.limit.Load() && r.regGen.Load() == r.seenGen.Load() {
 			if invariants.Enabled {
 				r.checkLimit(end)
 			}
 			return nil
 		}
-		r.mu.Lock()
-		if r.mu.closed {
-			r.mu.Unlock()
-			return fmt.Errorf("ring: %s: %w", r.name, ErrClosed)
-		}
-		gen := r.regGen.Load()
-		tail := r.tailLocked(r.head.Load())
-		limit := min(tail+r.capacity, r.detachLaggardsLocked(end))
-		r.limit.Store(limit)
-		r.seenGen.Store(gen)
-		if end > limit {
-			// Consumers in other processes can only release what they
-			// can see: on Copy, commits reach the file here at the latest.
-			if err := r.flushLocked(); err != nil {
-				r.mu.Unlock()
-				return err
-			}
-		}
-		r.mu.Unlock()
-		if end <= limit {
-			return nil
+		limit, err := r.rescan(end)
+		if err != nil || end <= limit {
+			return err
 		}
 		if ctx == nil {
-			return fmt.Errorf("ring: %s: %d bytes wanted, %d free: %w", r.name, n, limit-min(limit, r.head.Load()), ErrFull)
+			return fmt.Errorf("ring: %s: %d bytes wanted, %d free: %w", r.name, n, limit-min(limit, r.headp.Load()), ErrFull)
 		}
-		// In-process releases wake us; releases by other processes are
-		// seen by polling with backoff.
+		// Say we wait, then look once more: a release that came between
+		// the scan and now has either been seen by this look or will wake
+		// us. Releases by other processes are seen by polling with backoff.
 		r.spaceWait.Store(1)
 		ch := r.spaceReady.wait()
+		if limit, err = r.rescan(end); err != nil || end <= limit {
+			r.spaceWait.Store(0)
+			return err
+		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			r.spaceWait.Store(0)
-			return fmt.Errorf("ring: %s: waiting for %d bytes: %w", r.name, n, ctx.Err())
+			err = fmt.Errorf("ring: %s: waiting for %d bytes: %w", r.name, n, ctx.Err())
 		case <-ch:
 		case <-t.C:
 			backoff = min(2*backoff, 10*time.Millisecond)
 		}
 		t.Stop()
 		r.spaceWait.Store(0)
+		if err != nil {
+			return err
+		}
 	}
+}
+
+// rescan recomputes the limit the head may grow to for a write ending at
+// end, detaching lossy laggards, and caches it. When end does not fit, on
+// Copy it writes committed bytes back first: consumers in other processes
+// can only release what they can see.
+func (r *Ring) rescan(end uint64) (uint64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mu.closed {
+		return 0, fmt.Errorf("ring: %s: %w", r.name, ErrClosed)
+	}
+	gen := r.regGen.Load()
+	tail := r.tailLocked(r.headp.Load())
+	limit := min(tail+r.capacity, r.detachLaggardsLocked(end))
+	r.limit.Store(limit)
+	r.seenGen.Store(gen)
+	if end > limit {
+		if err := r.flushLocked(); err != nil {
+			return 0, err
+		}
+	}
+	return limit, nil
 }
 
 // checkLimit verifies the cached limit against a fresh look at every
@@ -599,7 +619,7 @@ func (r *Ring) waitSpace(ctx context.Context, n int) error {
 func (r *Ring) checkLimit(end uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if tail := r.tailLocked(r.head.Load()); end > tail+r.capacity {
+	if tail := r.tailLocked(r.headp.Load()); end > tail+r.capacity {
 		panic(fmt.Sprintf("ring: %s: producer may write up to %d, but position %d is retained (capacity %d)", r.name, end, tail, r.capacity))
 	}
 }
@@ -607,6 +627,7 @@ func (r *Ring) checkLimit(end uint64) {
 // tailLocked is the oldest retained position: the minimum of head, the
 // pins, and the positions of attached-or-not consumers that retain.
 func (r *Ring) tailLocked(head uint64) uint64 {
+	r.released.Load() // pairs with Release: see released
 	tail := head
 	for p := range r.mu.pins {
 		tail = min(tail, p.pos)
@@ -736,7 +757,7 @@ func (r *Ring) wakeProducer() {
 // flushLocked writes committed bytes that exist only in the heap view (Copy
 // backend) to the file.
 func (r *Ring) flushLocked() error {
-	head := r.head.Load()
+	head := r.headp.Load()
 	if !r.mirror || r.mu.dirtyFrom >= head {
 		return nil
 	}
@@ -783,7 +804,7 @@ func (r *Ring) syncDataLocked() (uint64, error) {
 	if r.mu.syncErr != nil {
 		return 0, r.mu.syncErr
 	}
-	head := r.head.Load()
+	head := r.headp.Load()
 	if err := r.flushLocked(); err != nil {
 		return 0, r.failSyncLocked(err)
 	}
@@ -868,26 +889,39 @@ func (r *Ring) Close() error {
 	return err
 }
 
-// notifier wakes every goroutine waiting on it.
+// notifier wakes every goroutine waiting on it. broadcast costs one
+// atomic load when nobody has armed it since the last wake.
 type notifier struct {
-	mu sync.Mutex
-	ch chan struct{}
+	armed atomic.Bool
+	mu    sync.Mutex
+	ch    chan struct{}
 }
 
+// wait arms the notifier and returns the channel the next broadcast
+// closes. The caller checks its condition again after wait, so a broadcast
+// that came just before is not missed.
 func (n *notifier) wait() <-chan struct{} {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.ch == nil {
 		n.ch = make(chan struct{})
 	}
+	n.armed.Store(true)
 	return n.ch
 }
 
-func (n *notifier) broadcast() {
-	n.mu.Lock()
-	if n.ch != nil {
-		close(n.ch)
-		n.ch = nil
+// broadcast wakes the waiters, reporting whether there were any.
+func (n *notifier) broadcast() bool {
+	if !n.armed.Load() {
+		return false
 	}
-	n.mu.Unlock()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.armed.Store(false)
+	if n.ch == nil {
+		return false
+	}
+	close(n.ch)
+	n.ch = nil
+	return true
 }
