@@ -82,17 +82,17 @@
 // on Linux 6.18, x86-64, 2 cores, ext4 on a virtual disk and tmpfs:
 //
 //	                           mapped (Reserve)  staged (Writer, 1 MiB)
-//	ext4, fdatasync every MiB      127 MB/s          619 MB/s
-//	ext4, no sync                 1753 MB/s         2864 MB/s
-//	tmpfs, fdatasync every MiB    9670 MB/s         6021 MB/s
-//	tmpfs, no sync               10232 MB/s         5863 MB/s
+//	ext4, fdatasync every MiB      131 MB/s          559 MB/s
+//	ext4, no sync                 1839 MB/s         2793 MB/s
+//	tmpfs, fdatasync every MiB   12330 MB/s         7218 MB/s
+//	tmpfs, no sync               12598 MB/s         7660 MB/s
 //
 // Stores into a shared file mapping fault once per page each time
 // writeback has cleaned the page (ext4 write-protects clean pages to track
-// dirtying), so on a real file system the staged path is 1.6x faster
-// without syncs and 4.9x faster with them: it is the producer path for
+// dirtying), so on a real file system the staged path is 1.5x faster
+// without syncs and 4.3x faster with them: it is the producer path for
 // durable files, and the wal uses it. On tmpfs, where pages are never
-// cleaned, stores into the mapping skip a copy and win by 1.6 to 1.75x:
+// cleaned, stores into the mapping skip a copy and win by 1.6 to 1.7x:
 // Reserve/Commit stays for in-memory rings and consumers of transient
 // data.
 //
