@@ -569,3 +569,99 @@ func flush(t testing.TB, r *Ring) {
 		t.Fatal(err)
 	}
 }
+
+func TestSliceAndPin(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b pager.Backend) {
+		r, _ := create(t, b, testCap)
+		produce(t, r, make([]byte, testCap-1000))
+		rec := pattern(9, 3000) // wraps
+		pos := r.Head()
+		// With no consumer nothing is retained: pin first, then write.
+		pin, err := r.Pin(pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		produce(t, r, rec)
+		got, err := r.Slice(pos, len(rec))
+		if err != nil || !bytes.Equal(got, rec) {
+			t.Fatalf("slice across the wrap: %v", err)
+		}
+		// The pin holds it: the producer may not reach it.
+		if _, err := r.TryReserve(testCap - 2999); !errors.Is(err, ErrFull) {
+			t.Fatalf("overwriting a pinned record: %v", err)
+		}
+		if !bytes.Equal(got, rec) {
+			t.Fatal("pinned slice changed")
+		}
+		for _, c := range []struct {
+			pos uint64
+			n   int
+		}{{pos, len(rec) + 1}, {r.Head() + 1, 0}, {0, 10}, {pos, -1}} {
+			if _, err := r.Slice(c.pos, c.n); !errors.Is(err, ErrRange) {
+				t.Errorf("Slice(%d, %d): %v", c.pos, c.n, err)
+			}
+		}
+		pin.Move(pos + 1000)
+		if pin.Position() != pos+1000 {
+			t.Fatalf("pin at %d after Move", pin.Position())
+		}
+		pin.Release()
+		if _, err := r.TryReserve(testCap); err != nil {
+			t.Fatalf("after the pin is released: %v", err)
+		}
+		r.Cancel()
+	})
+}
+
+func TestWriter(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b pager.Backend) {
+		r, path := create(t, b, testCap)
+		c, _ := r.Consumer("c", nil)
+		w := r.NewWriter(4096)
+		ctx := context.Background()
+		var want []byte
+		for i := 0; i < 50; i++ {
+			rec := pattern(i, 100+i*37)
+			if i == 20 {
+				rec = pattern(i, 9000) // larger than the buffer: written directly
+			}
+			pos, err := w.Append(ctx, rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pos != uint64(len(want)) {
+				t.Fatalf("append %d at position %d, want %d", i, pos, len(want))
+			}
+			want = append(want, rec...)
+			if got, _, _ := c.Peek(); len(got)+w.Buffered() != len(want) {
+				t.Fatalf("append %d: %d visible + %d buffered != %d", i, len(got), w.Buffered(), len(want))
+			}
+		}
+		if err := w.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := c.Peek()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("after flush: %d bytes, %v", len(got), err)
+		}
+		if err := r.SyncData(); err != nil {
+			t.Fatal(err)
+		}
+		if f := fileBytes(t, path, testCap, 0, len(want)); !bytes.Equal(f, want) {
+			t.Fatal("file differs from what was written")
+		}
+	})
+}
+
+func TestSyncFailureIsSticky(t *testing.T) {
+	r, _ := create(t, pager.Auto, testCap)
+	produce(t, r, []byte("x"))
+	r.f.Close() // the next fdatasync fails
+	err := r.Sync()
+	if !errors.Is(err, ErrSyncFailed) {
+		t.Fatalf("sync on a closed descriptor: %v", err)
+	}
+	if err2 := r.SyncData(); !errors.Is(err2, ErrSyncFailed) {
+		t.Fatalf("sync after a failure: %v", err2)
+	}
+}
