@@ -686,6 +686,71 @@ func (r *Ring) Slice(pos uint64, n int) ([]byte, error) {
 	return r.mem[p : p+n : p+n], nil
 }
 
+// Raw returns the n bytes at position pos as one slice, whatever they
+// hold: committed or not, retained or not. It is for recovery, which reads
+// past the head recorded in the header to find where the data really ends.
+// Bytes outside [Tail, Head] may change at any time.
+func (r *Ring) Raw(pos uint64, n int) ([]byte, error) {
+	if n < 0 || uint64(n) > r.capacity {
+		return nil, fmt.Errorf("ring: %s: %d bytes at position %d, capacity %d: %w", r.name, n, pos, r.capacity, ErrRange)
+	}
+	p := r.phys(pos)
+	if r.mirror && r.readOnly {
+		if err := r.refresh(p, n); err != nil {
+			return nil, err
+		}
+	}
+	return r.mem[p : p+n : p+n], nil
+}
+
+// SetHead moves the committed position to pos: forward over bytes already
+// in the data area (recovery found them there; they are taken as they are),
+// or back (a truncation: consumers past pos move back to it). It fails with
+// ErrRange if the retained span would exceed the capacity, or, moving back,
+// while any pin holds bytes before the head. Producer only, with no reservation outstanding.
+func (r *Ring) SetHead(pos uint64) error {
+	if err := r.beginProduce("set head", 0); err != nil {
+		return err
+	}
+	defer r.reserved.Store(-1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	head := r.headp.Load()
+	if pos < head {
+		// A pin holds every byte from its position to the head: dropping
+		// any of them would change bytes a reader may hold.
+		for p := range r.mu.pins {
+			if p.pos < head {
+				return fmt.Errorf("ring: set head of %s back to %d: a reader holds position %d: %w", r.name, pos, p.pos, ErrRange)
+			}
+		}
+	}
+	if pos > head {
+		if tail := r.tailLocked(head); pos-tail > r.capacity {
+			return fmt.Errorf("ring: set head of %s to %d: %d bytes from the tail %d, capacity %d: %w", r.name, pos, pos-tail, tail, r.capacity, ErrRange)
+		}
+	}
+	for i := 0; i < maxSlots; i++ {
+		s := r.slot(i)
+		if s.state().Load() == slotRegistered && s.pos().Load() > pos {
+			s.pos().Store(pos)
+		}
+	}
+	r.headp.Store(pos)
+	r.liveHead.Store(pos)
+	if r.mirror {
+		// Committed bytes not yet written back stay owed up to pos; bytes
+		// found past a clean head were read from the file, so are clean.
+		if r.mu.dirtyFrom >= head {
+			r.mu.dirtyFrom = pos
+		} else {
+			r.mu.dirtyFrom = min(r.mu.dirtyFrom, pos)
+		}
+	}
+	r.limit.Store(0)
+	return nil
+}
+
 // refresh rereads from the file, on a read-only Copy view, the pages under
 // view bytes [p, p+n) (the producer being another process, its commits
 // reach this heap copy only through the file). Both copies of a page map

@@ -665,3 +665,50 @@ func TestSyncFailureIsSticky(t *testing.T) {
 		t.Fatalf("sync after a failure: %v", err2)
 	}
 }
+
+func TestSetHeadAndRaw(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b pager.Backend) {
+		r, path := create(t, b, testCap)
+		c, _ := r.Consumer("c", nil)
+		produce(t, r, pattern(1, 5000))
+		// Bytes written past the head (as a crashed producer may leave
+		// them) are found with Raw and adopted with SetHead.
+		buf, _ := r.TryReserve(3000)
+		copy(buf, pattern(2, 3000))
+		r.Cancel()
+		raw, err := r.Raw(5000, 3000)
+		if err != nil || !bytes.Equal(raw, pattern(2, 3000)) {
+			t.Fatalf("raw bytes past the head: %v", err)
+		}
+		if err := r.SetHead(8000); err != nil {
+			t.Fatal(err)
+		}
+		got, _, _ := c.Peek()
+		if len(got) != 8000 || !bytes.Equal(got[5000:], pattern(2, 3000)) {
+			t.Fatalf("after SetHead forward the consumer sees %d bytes", len(got))
+		}
+		// Back: the consumer past the new head moves back with it.
+		c.Release(7000)
+		if err := r.SetHead(6000); err != nil {
+			t.Fatal(err)
+		}
+		if c.Position() != 6000 || r.Head() != 6000 {
+			t.Fatalf("after SetHead back: consumer at %d, head %d", c.Position(), r.Head())
+		}
+		p, _ := r.Pin(6000)
+		produce(t, r, []byte("new"))
+		if err := r.SetHead(6001); !errors.Is(err, ErrRange) {
+			t.Fatalf("truncating under a pin: %v", err)
+		}
+		p.Release()
+		if err := r.SetHead(6000 + testCap + 1); !errors.Is(err, ErrRange) {
+			t.Fatalf("head past the capacity: %v", err)
+		}
+		if err := r.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		if f := fileBytes(t, path, testCap, 6000, 3); string(f) != "new" {
+			t.Fatalf("file holds %q", f)
+		}
+	})
+}
