@@ -630,7 +630,7 @@ func (r *Ring) tailLocked(head uint64) uint64 {
 	r.released.Load() // pairs with Release: see released
 	tail := head
 	for p := range r.mu.pins {
-		tail = min(tail, p.pos)
+		tail = min(tail, p.pos.Load())
 	}
 	for i := 0; i < maxSlots; i++ {
 		s := r.slot(i)
@@ -720,8 +720,8 @@ func (r *Ring) SetHead(pos uint64) error {
 		// A pin holds every byte from its position to the head: dropping
 		// any of them would change bytes a reader may hold.
 		for p := range r.mu.pins {
-			if p.pos < head {
-				return fmt.Errorf("ring: set head of %s back to %d: a reader holds position %d: %w", r.name, pos, p.pos, ErrRange)
+			if pp := p.pos.Load(); pp < head {
+				return fmt.Errorf("ring: set head of %s back to %d: a reader holds position %d: %w", r.name, pos, pp, ErrRange)
 			}
 		}
 	}
@@ -780,28 +780,30 @@ func (r *Ring) Pin(pos uint64) (*Pin, error) {
 	if tail := r.tailLocked(head); pos < tail || pos > head {
 		return nil, fmt.Errorf("ring: pin %s: position %d outside [%d, %d]: %w", r.name, pos, tail, head, ErrRange)
 	}
-	p := &Pin{r: r, pos: pos}
+	p := &Pin{r: r}
+	p.pos.Store(pos)
 	r.mu.pins[p] = struct{}{}
 	return p, nil
 }
 
-// Pin holds a position of a ring. See Ring.Pin.
+// Pin holds a position of a ring. See Ring.Pin. A Pin is for one
+// goroutine at a time; moving it takes no lock.
 type Pin struct {
 	r   *Ring
-	pos uint64
+	pos atomic.Uint64
 }
 
 // Position is where the pin holds the ring.
-func (p *Pin) Position() uint64 { return p.pos }
+func (p *Pin) Position() uint64 { return p.pos.Load() }
 
-// Move moves the pin forward to pos (never backward).
+// Move moves the pin forward to pos (never backward); bytes before it may
+// then be overwritten.
 func (p *Pin) Move(pos uint64) {
-	p.r.mu.Lock()
-	if pos > p.pos {
-		p.pos = pos
+	if pos > p.pos.Load() {
+		p.pos.Store(pos)
+		p.r.released.Add(1)
+		p.r.wakeProducer()
 	}
-	p.r.mu.Unlock()
-	p.r.wakeProducer()
 }
 
 // Release drops the pin. Slices read under it must no longer be used.
@@ -809,6 +811,7 @@ func (p *Pin) Release() {
 	p.r.mu.Lock()
 	delete(p.r.mu.pins, p)
 	p.r.mu.Unlock()
+	p.r.released.Add(1)
 	p.r.wakeProducer()
 }
 
