@@ -703,6 +703,52 @@ func (r *Ring) Raw(pos uint64, n int) ([]byte, error) {
 	return r.mem[p : p+n : p+n], nil
 }
 
+// FileOffset is the offset in the file of the byte at position pos.
+func (r *Ring) FileOffset(pos uint64) int64 { return int64(dataOff + r.phys(pos)) }
+
+// Rewrite writes the bytes of positions [from, to) back to the file as they
+// are. After a failed write or sync the kernel may have marked pages clean
+// that never reached the disk; a page cache that shows bytes the disk does
+// not have is made dirty again this way, so the next SyncData writes them.
+// [from, to) must lie in [Tail, Head].
+func (r *Ring) Rewrite(from, to uint64) error {
+	if r.readOnly {
+		return fmt.Errorf("ring: rewrite %s: %w", r.name, ErrReadOnly)
+	}
+	head := r.headp.Load()
+	if from > to || to > head || to-from > r.capacity {
+		return fmt.Errorf("ring: rewrite %s: positions [%d, %d) with head %d: %w", r.name, from, to, head, ErrRange)
+	}
+	for from < to {
+		p := r.phys(from)
+		n := min(int(to-from), int(r.capacity)-p)
+		if _, err := r.f.WriteAt(r.mem[p:p+n], int64(dataOff+p)); err != nil {
+			return fmt.Errorf("ring: rewrite %s: %d bytes at offset %d: %w", r.name, n, dataOff+p, err)
+		}
+		from += uint64(n)
+	}
+	return nil
+}
+
+// Overwrite writes p at position pos, which must lie inside [Tail, Head]
+// with p: it replaces committed bytes (salvage rewrites damaged records
+// this way). The bytes reach the file at once; sync to make them durable.
+func (r *Ring) Overwrite(pos uint64, p []byte) error {
+	if r.readOnly {
+		return fmt.Errorf("ring: overwrite %s: %w", r.name, ErrReadOnly)
+	}
+	head := r.headp.Load()
+	if pos > head || uint64(len(p)) > head-pos {
+		return fmt.Errorf("ring: overwrite %s: %d bytes at position %d with head %d: %w", r.name, len(p), pos, head, ErrRange)
+	}
+	at := r.phys(pos)
+	copy(r.mem[at:], p) // into the view (both copies on Copy, below)
+	if r.mirror {
+		r.mirrorRange(at, len(p))
+	}
+	return r.Rewrite(pos, pos+uint64(len(p)))
+}
+
 // SetHead moves the committed position to pos: forward over bytes already
 // in the data area (recovery found them there; they are taken as they are),
 // or back (a truncation: consumers past pos move back to it). It fails with

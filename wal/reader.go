@@ -1,0 +1,208 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"iter"
+
+	"github.com/ringlog/ringlog/internal/invariants"
+	"github.com/ringlog/ringlog/ring"
+)
+
+// Reader reads records in order from a position, each as a slice of the
+// log's mapping: no copy, any size, also across the wrap of the ring.
+//
+// Lifetime: the slice Record returns is valid until the next call to Next,
+// Seek or Close. The reader pins the log from its current record on, so
+// the writer never reuses that space while the slice is valid (it waits
+// instead). The slice must not be modified. Builds with the invariants tag
+// verify the previous record's checksum again on the next call, to catch a
+// slice written to or used past its lifetime.
+//
+// A Reader is for one goroutine. Readers take no lock a writer waits on.
+type Reader struct {
+	l       *Log
+	pin     *ring.Pin
+	pos     uint64 // next record
+	cur     []byte
+	curPos  uint64
+	curRec  []byte // the whole current record (invariant builds re-check it)
+	err     error
+	epoch   uint32
+	epochAt uint64
+	durable bool
+	closed  bool
+}
+
+// ReaderOptions configure a Reader.
+type ReaderOptions struct {
+	// Durable stops the reader at the durable end of the log instead of
+	// the written end: it never returns a record a crash could take away.
+	Durable bool
+}
+
+// NewReader returns a reader positioned at from, which must be the
+// position of a record (as Append returned it), the checkpoint, or the
+// end of the log.
+func (l *Log) NewReader(from uint64, opts *ReaderOptions) (*Reader, error) {
+	l.mu.Lock()
+	m := l.mu.meta
+	closed := l.mu.closed
+	l.mu.Unlock()
+	if closed {
+		return nil, fmt.Errorf("wal: reader of %s: %w", l.name, ErrClosed)
+	}
+	rd := &Reader{l: l, epoch: m.epoch, epochAt: m.epochStart}
+	if opts != nil {
+		rd.durable = opts.Durable
+	}
+	if from < m.checkpoint || from > l.Written() {
+		return nil, fmt.Errorf("wal: reader of %s: position %d outside [%d, %d]: %w", l.name, from, m.checkpoint, l.Written(), ErrRange)
+	}
+	pin, err := l.r.Pin(from)
+	if err != nil {
+		return nil, fmt.Errorf("wal: reader of %s: %w", l.name, err)
+	}
+	rd.pin = pin
+	if err := rd.seek(from); err != nil {
+		pin.Release()
+		return nil, err
+	}
+	return rd, nil
+}
+
+// Seek moves the reader to the record at pos (see NewReader for what pos
+// may be). The current record's slice becomes invalid.
+func (rd *Reader) Seek(pos uint64) error {
+	if rd.closed {
+		return fmt.Errorf("wal: reader of %s: %w", rd.l.name, ErrClosed)
+	}
+	if pos < rd.pin.Position() {
+		p, err := rd.l.r.Pin(pos)
+		if err != nil {
+			return fmt.Errorf("wal: reader of %s: seek to %d: %w", rd.l.name, pos, ErrRange)
+		}
+		rd.pin.Release()
+		rd.pin = p
+	}
+	return rd.seek(pos)
+}
+
+func (rd *Reader) seek(pos uint64) error {
+	rd.cur, rd.curRec, rd.err = nil, nil, nil
+	if pos < rd.l.r.Head() {
+		if _, err := rd.header(pos); err != nil {
+			if errors.Is(err, ErrCorrupt) {
+				return fmt.Errorf("wal: reader of %s: seek to %d: %w (%w)", rd.l.name, pos, ErrNotRecord, err)
+			}
+			return err
+		}
+	}
+	rd.pos = pos
+	rd.pin.Move(pos)
+	return nil
+}
+
+// limit is where reading stops.
+func (rd *Reader) limit() uint64 {
+	if rd.durable {
+		return rd.l.Durable()
+	}
+	return rd.l.Written()
+}
+
+// header parses the header of the record at pos.
+func (rd *Reader) header(pos uint64) (recordHeader, error) {
+	hb, err := rd.l.r.Slice(pos, headerSize)
+	if err != nil {
+		return recordHeader{}, fmt.Errorf("wal: read %s at position %d: %w", rd.l.name, pos, err)
+	}
+	lo, hi := rd.epoch, rd.epoch
+	if pos < rd.epochAt {
+		lo, hi = 1, rd.epoch-1
+	}
+	h, err := parseHeader(hb, pos, lo, hi, rd.l.maxRec)
+	if err != nil {
+		return h, rd.corrupt(pos, err)
+	}
+	return h, nil
+}
+
+func (rd *Reader) corrupt(pos uint64, err error) error {
+	return fmt.Errorf("wal: read %s: record at position %d (file offset %d): %w: %w", rd.l.name, pos, rd.l.r.FileOffset(pos), ErrCorrupt, err)
+}
+
+// Next moves to the next record, returning false at the end of the log or
+// on an error (see Err). At the end, a later Next may find records
+// appended since.
+func (rd *Reader) Next() bool {
+	if rd.closed || rd.err != nil {
+		return false
+	}
+	if invariants.Enabled && rd.curRec != nil {
+		if err := checkRecord(rd.curRec); err != nil {
+			panic(fmt.Sprintf("wal: a record slice was modified or used past its lifetime: %v", rd.corrupt(rd.curPos, err)))
+		}
+	}
+	rd.cur, rd.curRec = nil, nil
+	for {
+		if rd.pos >= rd.limit() {
+			return false
+		}
+		h, err := rd.header(rd.pos)
+		if err != nil {
+			rd.err = err
+			return false
+		}
+		rec, err := rd.l.r.Slice(rd.pos, headerSize+int(h.length))
+		if err == nil {
+			err = checkRecord(rec)
+		}
+		if err != nil {
+			rd.err = rd.corrupt(rd.pos, err)
+			return false
+		}
+		at := rd.pos
+		rd.pos += uint64(recordSize(int(h.length)))
+		if h.typ != typeData {
+			continue
+		}
+		rd.pin.Move(at)
+		rd.cur, rd.curPos, rd.curRec = rec[headerSize:], at, rec
+		return true
+	}
+}
+
+// Record returns the current record's position and bytes. See the type's
+// doc for how long the bytes stay valid.
+func (rd *Reader) Record() (uint64, []byte) { return rd.curPos, rd.cur }
+
+// Position is where the next record will be read from.
+func (rd *Reader) Position() uint64 { return rd.pos }
+
+// Err is the error that stopped the reader, if any.
+func (rd *Reader) Err() error { return rd.err }
+
+// All iterates over the records from the reader's position to the end of
+// the log; check Err afterwards. The bytes are valid within the loop body
+// only. The loop body's panics are not recovered.
+func (rd *Reader) All() iter.Seq2[uint64, []byte] {
+	return func(yield func(uint64, []byte) bool) {
+		for rd.Next() {
+			if !yield(rd.Record()) {
+				return
+			}
+		}
+	}
+}
+
+// Close releases the reader's pin. Its slices must no longer be used.
+func (rd *Reader) Close() error {
+	if rd.closed {
+		return fmt.Errorf("wal: reader of %s: %w", rd.l.name, ErrClosed)
+	}
+	rd.closed = true
+	rd.cur, rd.curRec = nil, nil
+	rd.pin.Release()
+	return nil
+}

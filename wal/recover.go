@@ -1,0 +1,401 @@
+package wal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+// RecoveryMode says what Open does with a log that was not closed cleanly
+// or is damaged. Every Open reports what it did (Log.Report).
+type RecoveryMode uint8
+
+// Recovery modes.
+const (
+	// RecoverDefault cuts only an ambiguous tail: records after the last
+	// point the sync markers prove durable that do not parse (a write cut
+	// short by a crash). Damage proven to lie inside synced data is an
+	// error naming the file and offset: the log does not open.
+	RecoverDefault RecoveryMode = iota
+	// RecoverStrict treats any defect, a torn tail or an incomplete batch
+	// included, as an error. For checking a log that was closed cleanly.
+	RecoverStrict
+	// RecoverPointInTime stops at the first record that does not parse,
+	// wherever it is, and opens the log up to there, reporting what it
+	// dropped.
+	RecoverPointInTime
+	// RecoverSalvage skips damaged records, reports each, and keeps
+	// everything readable around them. It first copies the file aside
+	// (Report.SalvageCopy). An offline tool for logs that will not
+	// otherwise open.
+	RecoverSalvage
+)
+
+func (m RecoveryMode) String() string {
+	switch m {
+	case RecoverDefault:
+		return "default"
+	case RecoverStrict:
+		return "strict"
+	case RecoverPointInTime:
+		return "point-in-time"
+	case RecoverSalvage:
+		return "salvage"
+	}
+	return fmt.Sprintf("RecoveryMode(%d)", uint8(m))
+}
+
+// Report says what an Open did.
+type Report struct {
+	Mode       RecoveryMode
+	Checkpoint uint64 // where the scan started
+	End        uint64 // where the log ends now
+	Synced     uint64 // how far the sync markers proved the log durable
+	Records    int    // data records found
+	// A cut: the log was shortened at CutAt, for Reason; DroppedRecords
+	// complete records (DroppedBytes bytes up to the end of the last of
+	// them) were found after the cut and dropped with it.
+	CutAt          uint64
+	Reason         string
+	DroppedRecords int
+	DroppedBytes   uint64
+	// Rewritten bytes after the last proven sync were written again and
+	// synced, so that no page the kernel may have marked clean after a
+	// failed sync can leave a hole under later records.
+	Rewritten uint64
+	// Salvage: the damaged ranges skipped, and where the original file was
+	// copied.
+	Skipped     []Damage
+	SalvageCopy string
+	Epoch       uint32 // the epoch new records carry
+}
+
+// Damage is a damaged range found by recovery.
+type Damage struct {
+	Position   uint64 // log position of the first damaged byte
+	FileOffset int64
+	Length     uint64
+	Reason     string
+}
+
+// Cut reports whether recovery shortened the log.
+func (r Report) Cut() bool { return r.Reason != "" }
+
+func (r Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "recovery (%v): scanned from %d to %d, %d records, durable through %d", r.Mode, r.Checkpoint, r.End, r.Records, r.Synced)
+	if r.Cut() {
+		fmt.Fprintf(&b, "; cut at %d: %s; dropped %d complete records (%d bytes)", r.CutAt, r.Reason, r.DroppedRecords, r.DroppedBytes)
+	}
+	for _, d := range r.Skipped {
+		fmt.Fprintf(&b, "; skipped %d bytes at position %d (file offset %d): %s", d.Length, d.Position, d.FileOffset, d.Reason)
+	}
+	if r.Rewritten > 0 {
+		fmt.Fprintf(&b, "; rewrote %d bytes after the last proven sync", r.Rewritten)
+	}
+	if r.SalvageCopy != "" {
+		fmt.Fprintf(&b, "; original copied to %s", r.SalvageCopy)
+	}
+	return b.String()
+}
+
+// scanner walks the records of a log from its checkpoint.
+type scanner struct {
+	l      *Log
+	m      meta
+	limit  uint64 // no record may end past this (checkpoint + capacity)
+	maxRec int
+}
+
+// epochs is the range of epochs a record at pos may carry.
+func (s *scanner) epochs(pos uint64) (uint32, uint32) {
+	if pos >= s.m.epochStart {
+		return s.m.epoch, s.m.epoch
+	}
+	return 1, s.m.epoch - 1
+}
+
+// record parses the record at pos: its header, its full bytes (header and
+// payload) and an error saying why it is not a valid record.
+func (s *scanner) record(pos uint64) (recordHeader, []byte, error) {
+	if pos+headerSize > s.limit {
+		return recordHeader{}, nil, errStale
+	}
+	hb, err := s.l.r.Raw(pos, headerSize)
+	if err != nil {
+		return recordHeader{}, nil, err
+	}
+	lo, hi := s.epochs(pos)
+	h, err := parseHeader(hb, pos, lo, hi, s.maxRec)
+	if err != nil {
+		return h, nil, err
+	}
+	if pos+uint64(recordSize(int(h.length))) > s.limit {
+		return h, nil, fmt.Errorf("%w: a record of %d bytes at %d runs past the end of the log space (%d)", errBadHeader, h.length, pos, s.limit)
+	}
+	rec, err := s.l.r.Raw(pos, headerSize+int(h.length))
+	if err != nil {
+		return h, nil, err
+	}
+	if err := checkRecord(rec); err != nil {
+		return h, nil, err
+	}
+	if h.typ == typeSync {
+		if v := binary.LittleEndian.Uint64(rec[headerSize:]); v > pos {
+			return h, nil, fmt.Errorf("%w: sync marker at %d claims %d", errBadHeader, pos, v)
+		}
+	}
+	return h, rec, nil
+}
+
+// damaged reports whether err says a record claimed this place but is
+// broken, rather than that no record is here.
+func damaged(err error) bool { return !errors.Is(err, errZeroed) && !errors.Is(err, errStale) }
+
+// scanResult is what a scan from the checkpoint found.
+type scanResult struct {
+	end       uint64 // end of the last complete record or batch
+	stopAt    uint64 // where the chain of records stopped
+	stopErr   error  // why
+	synced    uint64 // the largest synced-through value of a marker before stopAt
+	records   int
+	openBatch bool // stopAt is inside a batch that never ended
+}
+
+// scan follows the chain of records from pos until one does not parse.
+func (s *scanner) scan(pos uint64) scanResult {
+	// Everything before the scan's start was durable when it was written
+	// down as the checkpoint.
+	res := scanResult{end: pos, synced: pos}
+	pending, inBatch := 0, false
+	for {
+		h, rec, err := s.record(pos)
+		if err == nil && h.typ != typeData && inBatch {
+			err = fmt.Errorf("%w: a type %d record inside a batch", errBadHeader, h.typ)
+		}
+		if err != nil {
+			res.stopAt, res.stopErr, res.openBatch = pos, err, inBatch
+			return res
+		}
+		pos += uint64(recordSize(int(h.length)))
+		switch h.typ {
+		case typeSync:
+			res.synced = max(res.synced, binary.LittleEndian.Uint64(rec[headerSize:]))
+		case typeData:
+			pending++
+			inBatch = h.flags&flagMore != 0
+		}
+		if !inBatch {
+			res.end = pos
+			res.records += pending
+			pending = 0
+		}
+	}
+}
+
+// markersAfter looks past a stop for valid sync markers: proof of how far
+// the log was durable when later writes were made. It also counts the
+// complete records found there (what a cut drops).
+func (s *scanner) markersAfter(from uint64) (synced uint64, records int, lastEnd uint64) {
+	for pos := from + align; pos+headerSize <= s.limit; pos += align {
+		hb, err := s.l.r.Raw(pos, headerSize)
+		if err != nil || binary.LittleEndian.Uint64(hb[8:]) != pos {
+			continue // cheap filter: a record names its own position
+		}
+		h, rec, err := s.record(pos)
+		if err != nil {
+			continue
+		}
+		if h.typ == typeSync {
+			synced = max(synced, binary.LittleEndian.Uint64(rec[headerSize:]))
+		} else {
+			records++
+		}
+		lastEnd = pos + uint64(recordSize(int(h.length)))
+	}
+	return synced, records, lastEnd
+}
+
+// nextRecord finds the first valid record after from (salvage).
+func (s *scanner) nextRecord(from uint64) (uint64, bool) {
+	for pos := from + align; pos+headerSize <= s.limit; pos += align {
+		hb, err := s.l.r.Raw(pos, headerSize)
+		if err != nil || binary.LittleEndian.Uint64(hb[8:]) != pos {
+			continue
+		}
+		if _, _, err := s.record(pos); err == nil {
+			return pos, true
+		}
+	}
+	return 0, false
+}
+
+// recover scans the log from its checkpoint, decides where it ends
+// according to the recovery mode, makes what it keeps durable, and starts
+// a new epoch for the records to come.
+func (l *Log) recover() error {
+	l.mu.Lock()
+	m := l.mu.meta
+	l.mu.Unlock()
+	mode := l.opts.Recovery
+	s := &scanner{l: l, m: m, limit: m.checkpoint + uint64(l.r.Capacity()), maxRec: l.maxRec}
+	rep := Report{Mode: mode, Checkpoint: m.checkpoint}
+	fail := func(pos uint64, format string, args ...any) error {
+		return fmt.Errorf("wal: open %s: record at position %d (file offset %d): %s: %w",
+			l.name, pos, l.r.FileOffset(pos), fmt.Sprintf(format, args...), ErrCorrupt)
+	}
+	if m.epoch == l.epochLimit {
+		return fmt.Errorf("wal: open %s: %w", l.name, errEpochsSpent)
+	}
+	if mode == RecoverSalvage {
+		cp, err := copyAside(l.name)
+		if err != nil {
+			return err
+		}
+		rep.SalvageCopy = cp
+	}
+	// The ring header's head was written after a sync (at the last Close
+	// or Open): durable, like what sync markers prove.
+	if h := l.r.Head(); h >= m.checkpoint && h <= s.limit {
+		rep.Synced = h
+	}
+	pos := m.checkpoint
+	var res scanResult
+	for {
+		res = s.scan(pos)
+		rep.Records += res.records
+		rep.Synced = max(rep.Synced, res.synced)
+		later, dropRecs, dropEnd := s.markersAfter(res.stopAt)
+		provenSynced := max(rep.Synced, later)
+		isDamage := damaged(res.stopErr)
+		inSynced := res.stopAt < provenSynced
+		why := res.stopErr.Error()
+		if res.openBatch && !isDamage {
+			why = "a batch that never ended (" + why + ")"
+		}
+		switch {
+		case mode == RecoverSalvage && (isDamage || inSynced):
+			next, ok := s.nextRecord(res.stopAt)
+			if !ok {
+				break
+			}
+			// Cover the damage with a record readers skip, so the chain
+			// goes on to the next good record.
+			if err := l.skipRange(res.stopAt, next); err != nil {
+				return err
+			}
+			rep.Skipped = append(rep.Skipped, Damage{Position: res.stopAt, FileOffset: l.r.FileOffset(res.stopAt), Length: next - res.stopAt, Reason: why})
+			pos = next
+			continue
+		case inSynced && (mode == RecoverDefault || mode == RecoverStrict):
+			return fail(res.stopAt, "%s, inside data a sync marker proves durable through position %d", why, provenSynced)
+		case mode == RecoverStrict && (isDamage || res.openBatch):
+			return fail(res.stopAt, "%s (strict recovery accepts no torn tail)", why)
+		}
+		if isDamage || res.openBatch || dropRecs > 0 {
+			rep.CutAt = res.end
+			rep.Reason = why
+			if isDamage || inSynced {
+				rep.Reason = fmt.Sprintf("%s at position %d (file offset %d)", why, res.stopAt, l.r.FileOffset(res.stopAt))
+			}
+			rep.DroppedRecords = dropRecs
+			if dropEnd > res.end {
+				rep.DroppedBytes = dropEnd - res.end
+			}
+		}
+		break
+	}
+	end := res.end
+	rep.End = end
+	if err := l.r.SetHead(end); err != nil {
+		return fmt.Errorf("wal: open %s: %w", l.name, err)
+	}
+	// The checkpoint consumer retains the log from the checkpoint on.
+	cp, err := l.r.Consumer(checkpointName, nil)
+	if err != nil {
+		return fmt.Errorf("wal: open %s: %w", l.name, err)
+	}
+	l.cp = cp
+	// Bytes after the last proven sync may sit in pages the kernel
+	// marked clean after a failed write in an earlier process: write them
+	// again before syncing.
+	from := max(min(rep.Synced, end), m.checkpoint)
+	if end > from {
+		if err := l.r.Rewrite(from, end); err != nil {
+			return fmt.Errorf("wal: open %s: %w", l.name, err)
+		}
+		rep.Rewritten = end - from
+	}
+	// A new epoch from the end on: whatever lies past the end (a torn
+	// write, a dropped suffix) can never be read as a record of it.
+	m.epoch++
+	m.epochStart = end
+	rep.Epoch = m.epoch
+	l.mu.Lock()
+	l.mu.meta = m
+	l.mu.Unlock()
+	if err := l.writeMeta(); err != nil {
+		return err
+	}
+	rep.Synced = end
+	l.written.Store(end)
+	l.synced.Store(end)
+	l.report = rep
+	return nil
+}
+
+// skipRange covers [from, to) with a skip record (salvage).
+func (l *Log) skipRange(from, to uint64) error {
+	n := int(to - from)
+	if n < headerSize {
+		return fmt.Errorf("wal: salvage %s: %d damaged bytes at position %d are too few for a skip record", l.name, n, from)
+	}
+	payload, err := l.r.Raw(from+headerSize, n-headerSize)
+	if err != nil {
+		return err
+	}
+	rec := make([]byte, n)
+	l.mu.Lock()
+	epoch := l.mu.meta.epoch
+	l.mu.Unlock()
+	lo := epoch
+	if from < l.mu.meta.epochStart {
+		lo = epoch - 1
+	}
+	putRecord(rec, recordHeader{pos: from, epoch: max(lo, 1), typ: typeSkip}, payload)
+	// Head must cover the range for Overwrite; the scan sets it for real
+	// afterwards.
+	if l.r.Head() < to {
+		if err := l.r.SetHead(to); err != nil {
+			return err
+		}
+	}
+	return l.r.Overwrite(from, rec)
+}
+
+// copyAside copies the log file before salvage changes it.
+func copyAside(path string) (string, error) {
+	dst := path + ".salvage-" + time.Now().UTC().Format("20060102T150405")
+	in, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("wal: salvage %s: %w", path, err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("wal: salvage %s: %w", path, err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return "", fmt.Errorf("wal: salvage %s: copying to %s: %w", path, dst, err)
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return "", fmt.Errorf("wal: salvage %s: %w", path, err)
+	}
+	return dst, out.Close()
+}

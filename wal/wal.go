@@ -1,0 +1,684 @@
+package wal
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ringlog/ringlog/pager"
+	"github.com/ringlog/ringlog/ring"
+)
+
+// Errors. Each is returned wrapped with the file (and offset where there is
+// one); test with errors.Is.
+var (
+	ErrCorrupt     = errors.New("wal: corrupt log")
+	ErrClosed      = errors.New("wal: log is closed")
+	ErrTooLarge    = errors.New("wal: record larger than the maximum")
+	ErrFailed      = errors.New("wal: an earlier write or sync failed; the log refuses writes")
+	ErrNotDurable  = errors.New("wal: appended, but not known to be durable")
+	ErrReadOnly    = errors.New("wal: log opened read-only")
+	ErrLocked      = errors.New("wal: another writer has the log open")
+	ErrRange       = errors.New("wal: position outside the log")
+	ErrNotRecord   = errors.New("wal: no record starts at this position")
+	ErrBadOptions  = errors.New("wal: invalid options")
+	errEpochsSpent = errors.New("wal: epoch counter exhausted")
+)
+
+// IsCorruption reports whether err says the log's bytes are damaged.
+func IsCorruption(err error) bool { return errors.Is(err, ErrCorrupt) }
+
+// SyncPolicy says when appends become durable.
+type SyncPolicy uint8
+
+// Sync policies.
+const (
+	// SyncAlways makes every Append wait until its record is durable
+	// (fdatasync), with group commit: one sync covers every record
+	// waiting for it.
+	SyncAlways SyncPolicy = iota
+	// SyncInterval syncs every Options.SyncInterval in the background;
+	// Append returns once the record is in the log.
+	SyncInterval
+	// SyncNever leaves durability to the operating system, except for
+	// explicit Sync, AppendSync and Close.
+	SyncNever
+)
+
+// Options configure Create and Open. The zero value is a bounded log of
+// 64 MiB on the Auto backend, every append synced, default recovery.
+type Options struct {
+	// Capacity is the size of the log's data area (Create only): a
+	// multiple of 64 KiB; 0 means 64 MiB.
+	Capacity int64
+	// Backend picks the pager backend.
+	Backend pager.Backend
+	// Sync is the sync policy; SyncInterval uses SyncInterval (default
+	// 10ms).
+	Sync         SyncPolicy
+	SyncInterval time.Duration
+	// MaxRecordSize bounds a record's payload (Create only; stored in the
+	// log). 0 means min(16 MiB, capacity/2).
+	MaxRecordSize int
+	// Recovery picks what Open does with damage; see RecoveryMode.
+	Recovery RecoveryMode
+	// ReadOnly opens the log to read it beside a writer in another
+	// process (no recovery, no writes).
+	ReadOnly bool
+	// Perm is the mode of a created file; 0 means 0600.
+	Perm os.FileMode
+	// BufferSize is the size of the staging buffer that appends are
+	// copied into and that the log writes with one pwrite; 0 means 1 MiB.
+	BufferSize int
+}
+
+const (
+	defaultCapacity   = 64 << 20
+	defaultMaxRecord  = 16 << 20
+	defaultBufferSize = 1 << 20
+	checkpointName    = "$wal"
+)
+
+// meta is the log's durable state, kept in the ring header's user data.
+//
+//	0   4  magic "RWAL"
+//	4   4  log format version (1)
+//	8   8  checkpoint: recovery starts scanning here (a record boundary)
+//	16  4  epoch: records at or after the epoch start carry it
+//	20  4  maximum record payload
+//	24  8  epoch start
+type meta struct {
+	checkpoint uint64
+	epoch      uint32
+	maxRecord  uint32
+	epochStart uint64
+}
+
+const (
+	metaMagic   = "RWAL"
+	metaVersion = 1
+	metaSize    = 32
+)
+
+func (m meta) encode() []byte {
+	b := make([]byte, metaSize)
+	copy(b, metaMagic)
+	le := binary.LittleEndian
+	le.PutUint32(b[4:], metaVersion)
+	le.PutUint64(b[8:], m.checkpoint)
+	le.PutUint32(b[16:], m.epoch)
+	le.PutUint32(b[20:], m.maxRecord)
+	le.PutUint64(b[24:], m.epochStart)
+	return b
+}
+
+func decodeMeta(b []byte, capacity uint64) (meta, error) {
+	if len(b) != metaSize || string(b[:4]) != metaMagic {
+		return meta{}, fmt.Errorf("no log metadata in the ring header (%d bytes of user data): %w", len(b), ErrCorrupt)
+	}
+	le := binary.LittleEndian
+	if v := le.Uint32(b[4:]); v != metaVersion {
+		return meta{}, fmt.Errorf("log format version %d, this build reads %d: %w", v, metaVersion, ErrCorrupt)
+	}
+	m := meta{
+		checkpoint: le.Uint64(b[8:]),
+		epoch:      le.Uint32(b[16:]),
+		maxRecord:  le.Uint32(b[20:]),
+		epochStart: le.Uint64(b[24:]),
+	}
+	if m.maxRecord == 0 || uint64(recordSize(int(m.maxRecord))) > capacity || m.checkpoint%align != 0 || m.epochStart%align != 0 {
+		return meta{}, fmt.Errorf("log metadata out of range (maximum record %d, checkpoint %d, epoch start %d, capacity %d): %w",
+			m.maxRecord, m.checkpoint, m.epochStart, capacity, ErrCorrupt)
+	}
+	return m, nil
+}
+
+// Log is a write-ahead log. See the package doc.
+type Log struct {
+	r        *ring.Ring
+	name     string
+	opts     Options
+	maxRec   int
+	readOnly bool
+	cp       *ring.Consumer // retains the log from the checkpoint on
+	report   Report
+
+	mu struct {
+		sync.Mutex
+		meta    meta
+		buf     []byte // staged records, starting with a sync marker
+		spare   []byte
+		start   uint64 // position of buf[0]
+		err     error  // sticky failure
+		closed  bool
+		syncReq bool // a caller waits for a sync
+		records int  // data records staged in buf
+	}
+	written atomic.Uint64 // end of the records handed to the OS (the ring head)
+	synced  atomic.Uint64 // end of the durable records
+
+	kick       chan struct{} // wakes the flusher
+	flushed    notifier      // written or synced moved, or the log failed
+	roomFreed  notifier      // the flusher took the buffer
+	done       chan struct{} // the flusher has exited
+	stats      stats
+	syncTimer  *time.Ticker
+	epochLimit uint32
+}
+
+// Create makes a new log at path. It fails if the file exists.
+func Create(path string, opts *Options) (*Log, error) {
+	o := optionsOf(opts)
+	if o.ReadOnly {
+		return nil, fmt.Errorf("wal: create %s: %w", path, ErrReadOnly)
+	}
+	capacity := o.Capacity
+	if capacity == 0 {
+		capacity = defaultCapacity
+	}
+	maxRec := o.MaxRecordSize
+	if maxRec == 0 {
+		maxRec = int(min(defaultMaxRecord, capacity/2))
+	}
+	if maxRec < 0 || int64(recordSize(maxRec)) > capacity || maxRec > 1<<31 {
+		return nil, fmt.Errorf("wal: create %s: maximum record size %d for a capacity of %d: %w", path, maxRec, capacity, ErrBadOptions)
+	}
+	m := meta{epoch: 1, maxRecord: uint32(maxRec)}
+	r, err := ring.Create(path, &ring.Options{Capacity: capacity, Backend: o.Backend, Perm: o.Perm, UserData: m.encode()})
+	if err != nil {
+		return nil, fmt.Errorf("wal: create %s: %w", path, err)
+	}
+	if err := r.Close(); err != nil {
+		return nil, fmt.Errorf("wal: create %s: %w", path, err)
+	}
+	return Open(path, opts)
+}
+
+func optionsOf(opts *Options) Options {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.SyncInterval <= 0 {
+		o.SyncInterval = 10 * time.Millisecond
+	}
+	if o.BufferSize <= 0 {
+		o.BufferSize = defaultBufferSize
+	}
+	return o
+}
+
+// Open opens the log at path, runs recovery (see RecoveryMode) and starts
+// its flusher. Report says what recovery did.
+func Open(path string, opts *Options) (*Log, error) {
+	o := optionsOf(opts)
+	r, err := ring.Open(path, &ring.Options{Backend: o.Backend, ReadOnly: o.ReadOnly})
+	if err != nil {
+		if errors.Is(err, ring.ErrLocked) {
+			return nil, fmt.Errorf("wal: open %s: %w", path, ErrLocked)
+		}
+		if errors.Is(err, ring.ErrCorrupt) {
+			return nil, fmt.Errorf("wal: open %s: %w (%w)", path, ErrCorrupt, err)
+		}
+		return nil, fmt.Errorf("wal: open %s: %w", path, err)
+	}
+	l, err := open(r, o)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func open(r *ring.Ring, o Options) (*Log, error) {
+	l := &Log{
+		r:          r,
+		name:       r.Name(),
+		opts:       o,
+		readOnly:   o.ReadOnly,
+		kick:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		epochLimit: ^uint32(0),
+	}
+	m, err := decodeMeta(r.UserData(), uint64(r.Capacity()))
+	if err != nil {
+		return nil, fmt.Errorf("wal: open %s: %w", l.name, err)
+	}
+	l.maxRec = int(m.maxRecord)
+	l.mu.meta = m
+	if o.ReadOnly {
+		l.written.Store(r.Head())
+		l.synced.Store(r.Synced())
+		close(l.done)
+		return l, nil
+	}
+	if err := l.recover(); err != nil {
+		return nil, err
+	}
+	l.mu.buf = make([]byte, 0, o.BufferSize)
+	l.mu.spare = make([]byte, 0, o.BufferSize)
+	l.mu.start = l.written.Load()
+	if o.Sync == SyncInterval {
+		l.syncTimer = time.NewTicker(o.SyncInterval)
+	}
+	go l.flusher()
+	return l, nil
+}
+
+// Name is the log's file name.
+func (l *Log) Name() string { return l.name }
+
+// Report says what the last Open did.
+func (l *Log) Report() Report { return l.report }
+
+// MaxRecordSize is the largest payload a record may have.
+func (l *Log) MaxRecordSize() int { return l.maxRec }
+
+// Written is the end of the records handed to the operating system:
+// readers see records before it.
+func (l *Log) Written() uint64 {
+	if l.readOnly {
+		return l.r.Head()
+	}
+	return l.written.Load()
+}
+
+// Durable is the end of the records known to be on stable storage.
+func (l *Log) Durable() uint64 {
+	if l.readOnly {
+		return l.r.Synced()
+	}
+	return l.synced.Load()
+}
+
+// Checkpoint is where recovery starts and reading may begin: records
+// before it have been truncated away.
+func (l *Log) Checkpoint() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.mu.meta.checkpoint
+}
+
+// Append adds a record and returns its position. It returns once the
+// record has its place in the log; under SyncAlways it also waits until the
+// record is durable. Records appended by one goroutine keep their order.
+//
+// If ctx ends before the record has its place (Append waits while the
+// staging buffer is full), nothing was appended. If it ends while Append
+// waits for durability, the record is in the log and may yet become
+// durable: the error wraps ErrNotDurable and the position is returned.
+func (l *Log) Append(ctx context.Context, p []byte) (uint64, error) {
+	return l.append(ctx, [][]byte{p}, l.opts.Sync == SyncAlways)
+}
+
+// AppendSync is Append that waits for durability whatever the policy.
+func (l *Log) AppendSync(ctx context.Context, p []byte) (uint64, error) {
+	return l.append(ctx, [][]byte{p}, true)
+}
+
+// AppendBatch adds several records atomically: after any crash recovery
+// finds all of them or none. It returns the position of the first; the
+// others follow in order. Durability as for Append.
+func (l *Log) AppendBatch(ctx context.Context, ps [][]byte) (uint64, error) {
+	return l.append(ctx, ps, l.opts.Sync == SyncAlways)
+}
+
+// AppendBatchSync is AppendBatch that waits for durability whatever the
+// policy.
+func (l *Log) AppendBatchSync(ctx context.Context, ps [][]byte) (uint64, error) {
+	return l.append(ctx, ps, true)
+}
+
+func (l *Log) append(ctx context.Context, ps [][]byte, durable bool) (uint64, error) {
+	if l.readOnly {
+		return 0, fmt.Errorf("wal: append to %s: %w", l.name, ErrReadOnly)
+	}
+	size := 0
+	for _, p := range ps {
+		if len(p) > l.maxRec {
+			return 0, fmt.Errorf("wal: append to %s: %d bytes, at most %d: %w", l.name, len(p), l.maxRec, ErrTooLarge)
+		}
+		size += recordSize(len(p))
+	}
+	if len(ps) == 0 {
+		return 0, fmt.Errorf("wal: append to %s: an empty batch: %w", l.name, ErrBadOptions)
+	}
+	if uint64(size+markerSize) > uint64(l.r.Capacity()) {
+		return 0, fmt.Errorf("wal: append to %s: a batch of %d bytes in a log of %d: %w", l.name, size, l.r.Capacity(), ErrTooLarge)
+	}
+	l.mu.Lock()
+	// Wait for room in the staging buffer: at most one buffer's worth
+	// waits for the flusher (a single larger batch is staged alone).
+	for {
+		if err := l.usableLocked("append"); err != nil {
+			l.mu.Unlock()
+			return 0, err
+		}
+		if len(l.mu.buf) == 0 || len(l.mu.buf)+size <= cap(l.mu.buf) {
+			break
+		}
+		ch := l.roomFreed.wait()
+		l.mu.Unlock()
+		l.kickFlusher()
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("wal: append to %s: %w", l.name, ctx.Err())
+		case <-ch:
+		}
+		l.mu.Lock()
+	}
+	if len(l.mu.buf) == 0 {
+		// Every write starts with a sync marker, filled in when the
+		// buffer is written: recovery learns from it how far the log was
+		// durable before this write.
+		l.mu.buf = l.mu.buf[:markerSize]
+	}
+	first := l.mu.start + uint64(len(l.mu.buf))
+	pos := first
+	epoch := l.mu.meta.epoch
+	for i, p := range ps {
+		h := recordHeader{pos: pos, epoch: epoch, typ: typeData}
+		if i < len(ps)-1 {
+			h.flags = flagMore
+		}
+		n := recordSize(len(p))
+		at := len(l.mu.buf)
+		l.mu.buf = growTo(l.mu.buf, at+n)
+		putRecord(l.mu.buf[at:], h, p)
+		pos += uint64(n)
+	}
+	l.mu.records += len(ps)
+	if durable {
+		l.mu.syncReq = true
+	}
+	kick := durable || len(l.mu.buf) >= cap(l.mu.buf)/2 || len(l.mu.buf) == markerSize+size
+	l.mu.Unlock()
+	if kick {
+		l.kickFlusher()
+	}
+	l.stats.appends.Add(uint64(len(ps)))
+	l.stats.bytes.Add(uint64(size))
+	if !durable {
+		return first, nil
+	}
+	if err := l.waitFor(ctx, pos, true); err != nil {
+		return first, err
+	}
+	return first, nil
+}
+
+// markerSize is the space of a sync marker record.
+var markerSize = recordSize(syncPayload)
+
+func growTo(b []byte, n int) []byte {
+	if n <= cap(b) {
+		return b[:n]
+	}
+	nb := make([]byte, n, max(n, 2*cap(b)))
+	copy(nb, b)
+	return nb
+}
+
+func (l *Log) usableLocked(what string) error {
+	if l.mu.closed {
+		return fmt.Errorf("wal: %s %s: %w", what, l.name, ErrClosed)
+	}
+	if l.mu.err != nil {
+		return fmt.Errorf("wal: %s %s: %w", what, l.name, l.mu.err)
+	}
+	return nil
+}
+
+func (l *Log) kickFlusher() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// waitFor waits until records up to end are written (or durable).
+func (l *Log) waitFor(ctx context.Context, end uint64, durable bool) error {
+	for {
+		reached := l.written.Load()
+		if durable {
+			reached = l.synced.Load()
+		}
+		if reached >= end {
+			return nil
+		}
+		ch := l.flushed.wait()
+		l.mu.Lock()
+		err := l.mu.err
+		closed := l.mu.closed
+		l.mu.Unlock()
+		reached = l.written.Load()
+		if durable {
+			reached = l.synced.Load()
+		}
+		if reached >= end {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("wal: %s: %w (%w)", l.name, ErrNotDurable, err)
+		}
+		if closed {
+			return fmt.Errorf("wal: %s: %w (%w)", l.name, ErrNotDurable, ErrClosed)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wal: %s: position %d: %w (%w)", l.name, end, ErrNotDurable, ctx.Err())
+		case <-ch:
+		}
+	}
+}
+
+// Flush hands every record appended so far to the operating system (it is
+// then visible to readers, and survives a crash of this process) without
+// waiting for it to be durable.
+func (l *Log) Flush(ctx context.Context) error {
+	end, err := l.end()
+	if err != nil {
+		return err
+	}
+	l.kickFlusher()
+	return l.waitFor(ctx, end, false)
+}
+
+// Sync makes every record appended so far durable.
+func (l *Log) Sync(ctx context.Context) error {
+	l.mu.Lock()
+	l.mu.syncReq = true
+	l.mu.Unlock()
+	end, err := l.end()
+	if err != nil {
+		return err
+	}
+	l.kickFlusher()
+	return l.waitFor(ctx, end, true)
+}
+
+// end is the position after the last staged record.
+func (l *Log) end() (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.readOnly {
+		return 0, fmt.Errorf("wal: %s: %w", l.name, ErrReadOnly)
+	}
+	if err := l.usableLocked("flush"); err != nil && !errors.Is(err, ErrClosed) {
+		return 0, err
+	}
+	return l.mu.start + uint64(len(l.mu.buf)), nil
+}
+
+// flusher writes staged records with one pwrite per buffer and syncs them:
+// group commit. While it writes or syncs, appends gather in the other
+// buffer, and the next round takes them all, so every waiter covered by
+// one fdatasync is released by it.
+func (l *Log) flusher() {
+	defer close(l.done)
+	var tick <-chan time.Time
+	if l.syncTimer != nil {
+		tick = l.syncTimer.C
+	}
+	for {
+		timed := false
+		select {
+		case <-l.kick:
+		case <-tick:
+			timed = true
+		}
+		for {
+			l.mu.Lock()
+			if l.mu.err != nil {
+				l.mu.Unlock()
+				return
+			}
+			buf, start, records := l.mu.buf, l.mu.start, l.mu.records
+			syncNow := l.mu.syncReq || timed || (l.opts.Sync == SyncAlways && len(buf) > 0)
+			closing := l.mu.closed
+			l.mu.syncReq = false
+			timed = false
+			if len(buf) == 0 && (!syncNow || l.synced.Load() == l.written.Load()) {
+				l.mu.Unlock()
+				if closing {
+					return
+				}
+				break
+			}
+			if len(buf) > 0 {
+				l.mu.buf = l.mu.spare[:0]
+				l.mu.spare = nil
+				l.mu.start = start + uint64(len(buf))
+				l.mu.records = 0
+			}
+			l.mu.Unlock()
+			l.roomFreed.broadcast()
+			if err := l.writeBatch(buf, start, records, syncNow); err != nil {
+				l.fail(err)
+				return
+			}
+			l.mu.Lock()
+			l.mu.spare = buf[:0]
+			l.mu.Unlock()
+		}
+	}
+}
+
+// writeBatch fills in the batch's sync marker, writes the batch and, if
+// asked, syncs.
+func (l *Log) writeBatch(buf []byte, start uint64, records int, syncNow bool) error {
+	if len(buf) > 0 {
+		var v [syncPayload]byte
+		binary.LittleEndian.PutUint64(v[:], l.synced.Load())
+		l.mu.Lock()
+		epoch := l.mu.meta.epoch
+		l.mu.Unlock()
+		putRecord(buf, recordHeader{pos: start, epoch: epoch, typ: typeSync}, v[:])
+		if _, err := l.r.Write(context.Background(), buf); err != nil {
+			return err
+		}
+		l.written.Store(start + uint64(len(buf)))
+		l.stats.wrote(records)
+	}
+	if syncNow {
+		end := l.written.Load()
+		t0 := time.Now()
+		if err := l.r.SyncData(); err != nil {
+			return err
+		}
+		l.stats.synced(time.Since(t0))
+		l.synced.Store(end)
+	}
+	l.flushed.broadcast()
+	return nil
+}
+
+// fail makes the log refuse writes after a failed write or sync: the kernel
+// may have dropped the unwritten pages, so nothing after the last good sync
+// can be promised. Every waiter gets the error.
+func (l *Log) fail(err error) {
+	l.mu.Lock()
+	if l.mu.err == nil {
+		l.mu.err = fmt.Errorf("%w: %w", ErrFailed, err)
+	}
+	l.mu.Unlock()
+	l.flushed.broadcast()
+	l.roomFreed.broadcast()
+}
+
+// Close writes and syncs every appended record, records the state in the
+// header, and closes the file. Readers must be closed first; their slices
+// are invalid afterwards.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.mu.closed {
+		l.mu.Unlock()
+		return fmt.Errorf("wal: close %s: %w", l.name, ErrClosed)
+	}
+	var err error
+	if !l.readOnly {
+		l.mu.syncReq = true
+	}
+	l.mu.closed = true
+	l.mu.Unlock()
+	if !l.readOnly {
+		l.kickFlusher()
+		<-l.done
+		if l.syncTimer != nil {
+			l.syncTimer.Stop()
+		}
+		l.mu.Lock()
+		err = l.mu.err
+		l.mu.Unlock()
+		if err == nil {
+			err = l.writeMeta()
+		}
+	}
+	if cerr := l.r.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("wal: close %s: %w", l.name, cerr)
+	}
+	return err
+}
+
+// writeMeta stores the log's metadata in the ring header durably.
+func (l *Log) writeMeta() error {
+	l.mu.Lock()
+	m := l.mu.meta
+	l.mu.Unlock()
+	if err := l.r.SetUserData(m.encode()); err != nil {
+		return err
+	}
+	if err := l.r.Sync(); err != nil {
+		return fmt.Errorf("wal: %s: %w: %w", l.name, ErrFailed, err)
+	}
+	return nil
+}
+
+// notifier wakes every goroutine waiting on it.
+type notifier struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (n *notifier) wait() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ch == nil {
+		n.ch = make(chan struct{})
+	}
+	return n.ch
+}
+
+func (n *notifier) broadcast() {
+	n.mu.Lock()
+	if n.ch != nil {
+		close(n.ch)
+		n.ch = nil
+	}
+	n.mu.Unlock()
+}
