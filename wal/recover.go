@@ -54,7 +54,7 @@ type Report struct {
 	Mode       RecoveryMode
 	Checkpoint uint64 // where the scan started
 	End        uint64 // where the log ends now
-	Synced     uint64 // how far the sync markers proved the log durable
+	Synced     uint64 // how far the log was proven durable before recovery (sync markers, header)
 	Records    int    // data records found
 	// A cut: the log was shortened at CutAt, for Reason; DroppedRecords
 	// complete records (DroppedBytes bytes up to the end of the last of
@@ -87,7 +87,7 @@ func (r Report) Cut() bool { return r.Reason != "" }
 
 func (r Report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "recovery (%v): scanned from %d to %d, %d records, durable through %d", r.Mode, r.Checkpoint, r.End, r.Records, r.Synced)
+	fmt.Fprintf(&b, "recovery (%v): scanned from %d to %d, %d records, proven durable through %d", r.Mode, r.Checkpoint, r.End, r.Records, r.Synced)
 	if r.Cut() {
 		fmt.Fprintf(&b, "; cut at %d: %s; dropped %d complete records (%d bytes)", r.CutAt, r.Reason, r.DroppedRecords, r.DroppedBytes)
 	}
@@ -164,6 +164,7 @@ type scanResult struct {
 	synced    uint64 // the largest synced-through value of a marker before stopAt
 	records   int
 	openBatch bool // stopAt is inside a batch that never ended
+	pending   int  // complete members of that batch
 }
 
 // scan follows the chain of records from pos until one does not parse.
@@ -178,7 +179,7 @@ func (s *scanner) scan(pos uint64) scanResult {
 			err = fmt.Errorf("%w: a type %d record inside a batch", errBadHeader, h.typ)
 		}
 		if err != nil {
-			res.stopAt, res.stopErr, res.openBatch = pos, err, inBatch
+			res.stopAt, res.stopErr, res.openBatch, res.pending = pos, err, inBatch, pending
 			return res
 		}
 		pos += uint64(recordSize(int(h.length)))
@@ -270,7 +271,9 @@ func (l *Log) recover() error {
 		rep.Records += res.records
 		rep.Synced = max(rep.Synced, res.synced)
 		later, dropRecs, dropEnd := s.markersAfter(res.stopAt)
+		dropRecs += res.pending
 		provenSynced := max(rep.Synced, later)
+		rep.Synced = provenSynced
 		isDamage := damaged(res.stopErr)
 		inSynced := res.stopAt < provenSynced
 		why := res.stopErr.Error()
@@ -303,9 +306,7 @@ func (l *Log) recover() error {
 				rep.Reason = fmt.Sprintf("%s at position %d (file offset %d)", why, res.stopAt, l.r.FileOffset(res.stopAt))
 			}
 			rep.DroppedRecords = dropRecs
-			if dropEnd > res.end {
-				rep.DroppedBytes = dropEnd - res.end
-			}
+			rep.DroppedBytes = max(dropEnd, res.stopAt) - res.end
 		}
 		break
 	}
@@ -341,7 +342,6 @@ func (l *Log) recover() error {
 	if err := l.writeMeta(); err != nil {
 		return err
 	}
-	rep.Synced = end
 	l.written.Store(end)
 	l.synced.Store(end)
 	l.report = rep

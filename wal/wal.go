@@ -588,7 +588,7 @@ func (l *Log) writeBatch(buf []byte, start uint64, records int, syncNow bool) er
 	if syncNow {
 		end := l.written.Load()
 		t0 := time.Now()
-		if err := l.r.SyncData(); err != nil {
+		if err := syncData(l.r); err != nil {
 			return err
 		}
 		l.stats.synced(time.Since(t0))
@@ -597,6 +597,9 @@ func (l *Log) writeBatch(buf []byte, start uint64, records int, syncNow bool) er
 	l.flushed.broadcast()
 	return nil
 }
+
+// syncData is a variable so tests can make syncs fail.
+var syncData = (*ring.Ring).SyncData
 
 // fail makes the log refuse writes after a failed write or sync: the kernel
 // may have dropped the unwritten pages, so nothing after the last good sync
