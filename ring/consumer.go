@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +28,7 @@ func (s slotRef) pos() *atomic.Uint64     { return atomicmem.Uint64(s.b, slotPos
 func (s slotRef) maxLag() *atomic.Uint64  { return atomicmem.Uint64(s.b, slotMaxLag) }
 func (s slotRef) waiting() *atomic.Uint32 { return atomicmem.Uint32(s.b, slotWaiting) }
 func (s slotRef) pid() *atomic.Uint32     { return atomicmem.Uint32(s.b, slotPID) }
+func (s slotRef) owner() *atomic.Uint64   { return atomicmem.Uint64(s.b, slotOwner) }
 
 func (s slotRef) name() string {
 	n := min(int(s.b[slotNameLen]), maxNameLen)
@@ -49,17 +51,29 @@ func (s slotRef) clear() {
 	s.state().Store(slotFree)
 }
 
+// ownedElsewhere reports whether a handle other than token, in a live
+// process, is attached to the slot.
+func (s slotRef) ownedElsewhere(token uint64) (uint64, bool) {
+	o := s.owner().Load()
+	return o, o != 0 && o != token && osfile.ProcessAlive(tokenPID(o))
+}
+
 // ConsumerOptions configure a consumer's registration.
 type ConsumerOptions struct {
 	// Lossy consumers never hold the producer back: one that lags more
 	// than MaxLag bytes (or is about to be overwritten) is detached, and
 	// its next call returns ErrOverrun. The bytes of slices it still holds
 	// may change under it; a Release that returns nil certifies that the
-	// bytes it releases were intact when they were read.
+	// bytes it releases were intact when they were read. Fixed at
+	// registration.
 	Lossy bool
 	// MaxLag bounds a lossy consumer's lag; 0 or more than the capacity
 	// means the capacity.
 	MaxLag int64
+	// ProducerOwned marks a consumer only the producer ever attaches
+	// (the wal's checkpoint): the producer lock makes any other attachment
+	// stale, so the producer takes it over.
+	ProducerOwned bool
 }
 
 // ConsumerInfo describes a registered consumer.
@@ -72,40 +86,82 @@ type ConsumerInfo struct {
 	PID      int  // process attached to it, 0 if none
 }
 
+// Consumer states: a call claims the consumer, so Close can wait for it.
+const (
+	gateIdle   int32 = 0
+	gateBusy   int32 = 1
+	gateClosed int32 = 2
+)
+
+// gate serialises the calls on a handle with Close.
+type gate struct{ state atomic.Int32 }
+
+func (g *gate) enter(r *Ring, what, who string) error {
+	if g.state.CompareAndSwap(gateIdle, gateBusy) {
+		if r.closed.Load() {
+			g.state.Store(gateIdle)
+			return fmt.Errorf("ring: %s of %s: %s: %w", who, r.name, what, ErrClosed)
+		}
+		return nil
+	}
+	if g.state.Load() == gateClosed {
+		return fmt.Errorf("ring: %s of %s: %s: %w", who, r.name, what, ErrClosed)
+	}
+	return fmt.Errorf("ring: %s of %s: %s: %w", who, r.name, what, ErrConcurrentUse)
+}
+
+func (g *gate) leave() { g.state.Store(gateIdle) }
+
+// closeGate waits for a call in progress (waiting calls are woken, see
+// closed) and closes the gate.
+func (g *gate) closeGate(r *Ring) {
+	for !g.state.CompareAndSwap(gateIdle, gateClosed) {
+		if g.state.Load() == gateClosed {
+			return
+		}
+		r.dataReady.broadcast()
+		time.Sleep(20 * time.Microsecond)
+	}
+}
+
 // Consumer reads a ring from its own durable position. A Consumer is for
-// one goroutine at a time.
+// one goroutine at a time (a second call at once gets ErrConcurrentUse).
 type Consumer struct {
-	r      *Ring
-	name   string
-	s      slotRef
-	closed bool
+	gate
+	r    *Ring
+	name string
+	s    slotRef
 }
 
 // Consumer registers a consumer under name, or attaches to the existing
 // registration of that name, which keeps its position. A new consumer
 // starts at the head. A consumer retains every byte from its position on:
 // the producer waits (or gets ErrFull) rather than overwrite them, unless
-// the consumer is lossy. Only one handle per name may be attached at a
-// time, across processes. Registrations are durable with the next Sync.
+// the consumer is lossy. One handle at a time may be attached to a name,
+// across handles and processes. Registrations are durable with the next
+// Sync.
 func (r *Ring) Consumer(name string, opts *ConsumerOptions) (*Consumer, error) {
 	if err := validName(name); err != nil {
 		return nil, fmt.Errorf("ring: consumer of %s: %v", r.name, err)
+	}
+	if name[0] == '$' && len(name) > 5 && name[:5] == "$pin-" {
+		return nil, fmt.Errorf("ring: consumer %q of %s: names starting with $pin- are reserved", name, r.name)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.mu.closed {
 		return nil, fmt.Errorf("ring: consumer %q of %s: %w", name, r.name, ErrClosed)
 	}
-	if _, ok := r.mu.attached[name]; ok {
-		return nil, fmt.Errorf("ring: consumer %q of %s: attached in this process: %w", name, r.name, ErrConsumerBusy)
-	}
 	unlock := r.lockRegistration()
 	defer unlock()
-	me := uint32(os.Getpid())
+	if opts != nil && opts.ProducerOwned && r.readOnly {
+		return nil, fmt.Errorf("ring: consumer %q of %s: owned by the producer: %w", name, r.name, ErrReadOnly)
+	}
 	s, found := r.findSlot(name)
 	if found {
-		if pid := s.pid().Load(); pid != 0 && pid != me && osfile.ProcessAlive(int(pid)) {
-			return nil, fmt.Errorf("ring: consumer %q of %s: attached by process %d: %w", name, r.name, pid, ErrConsumerBusy)
+		takeOver := opts != nil && opts.ProducerOwned
+		if o, busy := s.ownedElsewhere(r.token); !takeOver && (busy || o == r.token) {
+			return nil, fmt.Errorf("ring: consumer %q of %s: attached by process %d: %w", name, r.name, tokenPID(o), ErrConsumerBusy)
 		}
 		if opts != nil {
 			if lossy := s.flags().Load()&flagLossy != 0; lossy != opts.Lossy {
@@ -114,24 +170,47 @@ func (r *Ring) Consumer(name string, opts *ConsumerOptions) (*Consumer, error) {
 			r.setConsumerOptions(s, opts)
 			r.regGen.Add(1)
 		}
-		s.pid().Store(me)
+		s.owner().Store(r.token)
+		s.pid().Store(uint32(os.Getpid()))
 	} else {
-		var ok bool
-		if s, ok = r.claimSlot(); !ok {
-			return nil, fmt.Errorf("ring: consumer %q of %s: all %d slots in use: %w", name, r.name, maxSlots, ErrNoSlots)
+		var err error
+		if s, err = r.registerLocked(name, r.Head(), opts); err != nil {
+			return nil, err
 		}
-		s.b[slotNameLen] = byte(len(name))
-		copy(s.b[slotName:], name)
-		atomicmem.Uint32(s.b, slotNameCRC).Store(slotNameSum(s.b))
-		r.setConsumerOptions(s, opts)
-		s.pos().Store(r.Head())
-		s.pid().Store(me)
-		s.state().Store(slotRegistered)
-		r.regGen.Add(1)
 	}
 	c := &Consumer{r: r, name: name, s: s}
-	r.mu.attached[name] = c
+	r.mu.attached[c] = struct{}{}
 	return c, nil
+}
+
+// registerLocked fills a free slot for name at position pos. The producer
+// (maybe in another process) may be about to write up to the limit it
+// published: a registration that started before the limit was published
+// moves up to limit - C, the oldest position that write leaves intact.
+func (r *Ring) registerLocked(name string, pos uint64, opts *ConsumerOptions) (slotRef, error) {
+	s, ok := r.claimSlot()
+	if !ok {
+		return slotRef{}, fmt.Errorf("ring: consumer %q of %s: all %d slots in use: %w", name, r.name, maxSlots, ErrNoSlots)
+	}
+	s.b[slotNameLen] = byte(len(name))
+	copy(s.b[slotName:], name)
+	atomicmem.Uint32(s.b, slotNameCRC).Store(slotNameSum(s.b))
+	r.setConsumerOptions(s, opts)
+	s.pos().Store(pos)
+	s.owner().Store(r.token)
+	s.pid().Store(uint32(os.Getpid()))
+	s.state().Store(slotRegistered)
+	r.regGen.Add(1)
+	r.raiseToLimit(s)
+	return s, nil
+}
+
+// raiseToLimit moves a slot that just started retaining up to the oldest
+// position the producer's published limit leaves intact.
+func (r *Ring) raiseToLimit(s slotRef) {
+	if l := r.liveLimit.Load(); l > r.capacity && s.pos().Load() < l-r.capacity {
+		s.pos().Store(l - r.capacity)
+	}
 }
 
 func (r *Ring) setConsumerOptions(s slotRef, opts *ConsumerOptions) {
@@ -169,31 +248,32 @@ func (r *Ring) claimSlot() (slotRef, bool) {
 	return slotRef{}, false
 }
 
-// lockRegistration serialises registrations across processes with a word
-// in the shared page holding the registering process's pid; a lock left by
-// a dead process is taken over.
+// lockRegistration serialises registrations across handles and processes
+// with a word in the shared page holding the registering handle's token; a
+// lock left by a dead process is taken over.
 func (r *Ring) lockRegistration() func() {
-	w := atomicmem.Uint32(r.ctlMem, livePage+liveRegLock)
-	me := uint32(os.Getpid())
+	w := r.regLock
 	for spin := 0; ; spin++ {
-		if w.CompareAndSwap(0, me) {
+		if w.CompareAndSwap(0, r.token) {
 			break
 		}
-		if holder := w.Load(); holder != 0 && (holder == me || !osfile.ProcessAlive(int(holder))) {
-			if w.CompareAndSwap(holder, me) {
+		if holder := w.Load(); holder != 0 && !osfile.ProcessAlive(tokenPID(holder)) {
+			if w.CompareAndSwap(holder, r.token) {
 				break
 			}
 		}
 		time.Sleep(time.Duration(min(spin+1, 100)) * 10 * time.Microsecond)
 	}
-	return func() { w.CompareAndSwap(me, 0) }
+	return func() { w.CompareAndSwap(r.token, 0) }
 }
 
 // repairSlots runs when a producer opens the ring: registrations cut short
 // by a crash are freed, damaged ones cleared, attachments of dead processes
-// dropped, and positions brought inside [head - capacity, head].
-func (r *Ring) repairSlots() {
-	head := r.headp.Load()
+// dropped, and (unless the layer above will set the head) positions brought
+// inside [head - capacity, head].
+func (r *Ring) repairSlots(headUnknown bool) {
+	unlock := r.lockRegistration()
+	defer unlock()
 	for i := 0; i < maxSlots; i++ {
 		s := r.slot(i)
 		switch s.state().Load() {
@@ -210,16 +290,39 @@ func (r *Ring) repairSlots() {
 			s.clear()
 			continue
 		}
-		if pid := s.pid().Load(); pid != 0 && !osfile.ProcessAlive(int(pid)) {
+		if o := s.owner().Load(); o != 0 && !osfile.ProcessAlive(tokenPID(o)) {
+			s.owner().Store(0)
 			s.pid().Store(0)
+		}
+		if isPinName(s.name()) && s.owner().Load() == 0 {
+			s.clear() // a pin of a process that is gone
+		}
+	}
+	if !headUnknown {
+		r.clampSlotsLocked(r.headp.Load().Load(), true)
+	}
+}
+
+// clampSlotsLocked brings registered positions inside [head - capacity,
+// head]: past the head they move back to it; too far behind they are
+// detached.
+func (r *Ring) clampSlotsLocked(head uint64, report bool) {
+	for i := 0; i < maxSlots; i++ {
+		s := r.slot(i)
+		if s.state().Load() != slotRegistered {
+			continue
 		}
 		pos := s.pos().Load()
 		switch {
 		case pos > head:
-			r.info.Reset = append(r.info.Reset, fmt.Sprintf("consumer %q: position %d past the durable head %d, moved back to it", s.name(), pos, head))
+			if report {
+				r.info.Reset = append(r.info.Reset, fmt.Sprintf("consumer %q: position %d past the durable head %d, moved back to it", s.name(), pos, head))
+			}
 			s.pos().Store(head)
 		case head-pos > r.capacity && s.flags().Load()&flagDetached == 0:
-			r.info.Reset = append(r.info.Reset, fmt.Sprintf("consumer %q: position %d more than the capacity behind head %d, detached", s.name(), pos, head))
+			if report {
+				r.info.Reset = append(r.info.Reset, fmt.Sprintf("consumer %q: position %d more than the capacity behind head %d, detached", s.name(), pos, head))
+			}
 			s.flags().Or(flagDetached)
 		}
 	}
@@ -227,15 +330,23 @@ func (r *Ring) repairSlots() {
 
 // Consumers lists the registered consumers.
 func (r *Ring) Consumers() []ConsumerInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mu.closed {
+		return nil
+	}
 	head := r.Head()
 	var out []ConsumerInfo
 	for i := 0; i < maxSlots; i++ {
 		s := r.slot(i)
-		if s.state().Load() != slotRegistered {
+		if s.state().Load() != slotRegistered || isPinName(s.name()) {
 			continue
 		}
 		fl, pos := s.flags().Load(), s.pos().Load()
-		info := ConsumerInfo{Name: s.name(), Position: pos, Lossy: fl&flagLossy != 0, Detached: fl&flagDetached != 0, PID: int(s.pid().Load())}
+		info := ConsumerInfo{Name: s.name(), Position: pos, Lossy: fl&flagLossy != 0, Detached: fl&flagDetached != 0}
+		if s.owner().Load() != 0 {
+			info.PID = int(s.pid().Load())
+		}
 		if head > pos {
 			info.Lag = head - pos
 		}
@@ -244,25 +355,26 @@ func (r *Ring) Consumers() []ConsumerInfo {
 	return out
 }
 
-// RemoveConsumer deletes a registration that no process is attached to,
+// RemoveConsumer deletes a registration no handle is attached to,
 // releasing what it retained.
 func (r *Ring) RemoveConsumer(name string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.mu.attached[name]; ok {
-		return fmt.Errorf("ring: remove consumer %q of %s: attached in this process: %w", name, r.name, ErrConsumerBusy)
+	if r.mu.closed {
+		return fmt.Errorf("ring: remove consumer %q of %s: %w", name, r.name, ErrClosed)
 	}
 	unlock := r.lockRegistration()
 	defer unlock()
 	s, ok := r.findSlot(name)
-	if !ok {
+	if !ok || isPinName(name) {
 		return fmt.Errorf("ring: remove consumer %q of %s: %w", name, r.name, ErrNoConsumer)
 	}
-	if pid := s.pid().Load(); pid != 0 && osfile.ProcessAlive(int(pid)) && pid != uint32(os.Getpid()) {
-		return fmt.Errorf("ring: remove consumer %q of %s: attached by process %d: %w", name, r.name, pid, ErrConsumerBusy)
+	if o := s.owner().Load(); o != 0 && (o == r.token || osfile.ProcessAlive(tokenPID(o))) {
+		return fmt.Errorf("ring: remove consumer %q of %s: attached by process %d: %w", name, r.name, tokenPID(o), ErrConsumerBusy)
 	}
 	s.clear()
 	r.regGen.Add(1)
+	r.released.Add(1)
 	r.wakeProducer()
 	return nil
 }
@@ -272,14 +384,19 @@ func (c *Consumer) Name() string { return c.name }
 
 // Position is the consumer's acknowledged position: everything before it
 // has been released.
-func (c *Consumer) Position() uint64 { return c.s.pos().Load() }
-
-func (c *Consumer) check(what string) error {
-	if c.closed {
-		return fmt.Errorf("ring: consumer %q of %s: %s: %w", c.name, c.r.name, what, ErrClosed)
+func (c *Consumer) Position() uint64 {
+	if err := c.enter(c.r, "position", c.who()); err != nil {
+		return 0
 	}
+	defer c.leave()
+	return c.s.pos().Load()
+}
+
+func (c *Consumer) who() string { return "consumer " + strconv.Quote(c.name) }
+
+func (c *Consumer) checkOverrun(what string) error {
 	if c.s.flags().Load()&flagDetached != 0 {
-		return fmt.Errorf("ring: consumer %q of %s: %s at position %d: %w", c.name, c.r.name, what, c.s.pos().Load(), ErrOverrun)
+		return fmt.Errorf("ring: %s of %s: %s at position %d: %w", c.who(), c.r.name, what, c.s.pos().Load(), ErrOverrun)
 	}
 	return nil
 }
@@ -290,19 +407,24 @@ func (c *Consumer) check(what string) error {
 // there is nothing new (see Wait). The slice stays valid, and its bytes
 // unchanged, until the consumer releases past them or is closed, because
 // the producer never overwrites what a retaining consumer has not
-// released; for lossy consumers see ConsumerOptions.
+// released; for lossy consumers see ConsumerOptions, for truncation see
+// Ring.SetHead.
 func (c *Consumer) Peek() ([]byte, uint64, error) {
-	if err := c.check("peek"); err != nil {
+	if err := c.enter(c.r, "peek", c.who()); err != nil {
+		return nil, 0, err
+	}
+	defer c.leave()
+	if err := c.checkOverrun("peek"); err != nil {
 		return nil, 0, err
 	}
 	pos := c.s.pos().Load()
 	head := c.r.Head()
-	if head < pos {
+	if head <= pos {
 		return nil, pos, nil
 	}
 	n := head - pos
 	if n > c.r.capacity {
-		return nil, pos, fmt.Errorf("ring: consumer %q of %s: position %d is %d bytes behind head %d: %w", c.name, c.r.name, pos, n, head, ErrOverrun)
+		return nil, pos, fmt.Errorf("ring: %s of %s: position %d is %d bytes behind head %d: %w", c.who(), c.r.name, pos, n, head, ErrOverrun)
 	}
 	p := c.r.phys(pos)
 	if err := c.r.refresh(p, int(n)); err != nil {
@@ -317,12 +439,16 @@ func (c *Consumer) Peek() ([]byte, uint64, error) {
 // lossy consumer, ErrOverrun means the producer overwrote bytes the
 // consumer had not released: what it read may be damaged.
 func (c *Consumer) Release(n int) error {
-	if err := c.check("release"); err != nil {
+	if err := c.enter(c.r, "release", c.who()); err != nil {
+		return err
+	}
+	defer c.leave()
+	if err := c.checkOverrun("release"); err != nil {
 		return err
 	}
 	pos := c.s.pos().Load()
-	if head := c.r.Head(); n < 0 || uint64(n) > head-pos {
-		return fmt.Errorf("ring: consumer %q of %s: release %d bytes at position %d with head %d: %w", c.name, c.r.name, n, pos, head, ErrRange)
+	if head := c.r.Head(); n < 0 || head < pos || uint64(n) > head-pos {
+		return fmt.Errorf("ring: %s of %s: release %d bytes at position %d with head %d: %w", c.who(), c.r.name, n, pos, head, ErrRange)
 	}
 	c.s.pos().Store(pos + uint64(n))
 	// The position lives outside the Go heap on mapped backends; this
@@ -333,71 +459,70 @@ func (c *Consumer) Release(n int) error {
 	// The producer marks a lossy consumer detached before overwriting its
 	// bytes, so seeing no mark after the store means none were overwritten
 	// before they were read.
-	return c.check("release")
+	return c.checkOverrun("release")
 }
 
 // Wait blocks until there are committed bytes past the consumer's
-// position, or ctx ends. In another process than the producer's it polls
-// with backoff.
+// position, or ctx ends, or the ring is closed. In another process than
+// the producer's it polls with backoff.
 func (c *Consumer) Wait(ctx context.Context) error {
+	if err := c.enter(c.r, "wait", c.who()); err != nil {
+		return err
+	}
+	defer c.leave()
 	r := c.r
 	backoff := 20 * time.Microsecond
 	for {
-		if err := c.check("wait"); err != nil {
+		if err := c.checkOverrun("wait"); err != nil {
 			return err
 		}
+		if r.closed.Load() {
+			return fmt.Errorf("ring: %s of %s: wait: %w", c.who(), r.name, ErrClosed)
+		}
 		if r.Head() > c.s.pos().Load() {
 			return nil
 		}
-		r.dataWait.Add(1)
+		r.dataWaiters.Add(1)
 		c.s.waiting().Store(1)
 		ch := r.dataReady.wait()
-		if r.Head() > c.s.pos().Load() {
-			c.s.waiting().Store(0)
-			r.dataWait.Add(^uint32(0))
-			return nil
-		}
-		var poll <-chan time.Time
-		var t *time.Timer
-		if r.readOnly {
-			t = time.NewTimer(backoff)
-			poll = t.C
-			backoff = min(2*backoff, 5*time.Millisecond)
-		}
 		var err error
-		select {
-		case <-ctx.Done():
-			err = ctx.Err()
-		case <-ch:
-		case <-poll:
-		}
-		if t != nil {
-			t.Stop()
+		if r.Head() <= c.s.pos().Load() && !r.closed.Load() {
+			var poll <-chan time.Time
+			var t *time.Timer
+			if r.readOnly {
+				t = time.NewTimer(backoff)
+				poll = t.C
+				backoff = min(2*backoff, 5*time.Millisecond)
+			}
+			select {
+			case <-ctx.Done():
+				err = fmt.Errorf("ring: %s of %s: wait: %w", c.who(), r.name, ctx.Err())
+			case <-ch:
+			case <-poll:
+			}
+			if t != nil {
+				t.Stop()
+			}
 		}
 		c.s.waiting().Store(0)
-		r.dataWait.Add(^uint32(0))
+		r.dataWaiters.Add(-1)
 		if err != nil {
-			return fmt.Errorf("ring: consumer %q of %s: wait: %w", c.name, r.name, err)
-		}
-		r.mu.Lock()
-		closed := r.mu.closed
-		r.mu.Unlock()
-		if closed {
-			return fmt.Errorf("ring: consumer %q of %s: wait: %w", c.name, r.name, ErrClosed)
+			return err
 		}
 	}
 }
 
 // Sync makes the consumer's position durable.
 func (c *Consumer) Sync() error {
-	if c.closed {
-		return fmt.Errorf("ring: consumer %q of %s: sync: %w", c.name, c.r.name, ErrClosed)
+	if err := c.enter(c.r, "sync", c.who()); err != nil {
+		return err
 	}
+	defer c.leave()
 	if err := c.r.ctl.WriteBack(slotsOff, dataOff-slotsOff); err != nil {
-		return fmt.Errorf("ring: consumer %q: %w", c.name, err)
+		return fmt.Errorf("ring: %s: %w", c.who(), err)
 	}
 	if err := osfile.Fdatasync(c.r.f); err != nil {
-		return fmt.Errorf("ring: consumer %q: %w", c.name, err)
+		return fmt.Errorf("ring: %s: %w", c.who(), err)
 	}
 	return nil
 }
@@ -405,33 +530,126 @@ func (c *Consumer) Sync() error {
 // Reattach resumes a detached consumer at the current head and reports how
 // many bytes it skipped.
 func (c *Consumer) Reattach() (uint64, error) {
-	if c.closed {
-		return 0, fmt.Errorf("ring: consumer %q of %s: reattach: %w", c.name, c.r.name, ErrClosed)
+	if err := c.enter(c.r, "reattach", c.who()); err != nil {
+		return 0, err
 	}
-	c.r.mu.Lock()
-	defer c.r.mu.Unlock()
-	head := c.r.Head()
+	defer c.leave()
 	pos := c.s.pos().Load()
-	c.s.pos().Store(head)
+	c.s.pos().Store(c.r.Head())
 	c.s.flags().And(^uint32(flagDetached))
 	c.r.regGen.Add(1)
-	return head - pos, nil
+	c.r.raiseToLimit(c.s)
+	return c.s.pos().Load() - pos, nil
 }
 
 // Close detaches the handle; the registration and its position stay (see
 // RemoveConsumer). Slices from Peek must no longer be used.
 func (c *Consumer) Close() error {
-	c.r.mu.Lock()
-	defer c.r.mu.Unlock()
-	if c.closed {
-		return fmt.Errorf("ring: consumer %q of %s: close: %w", c.name, c.r.name, ErrClosed)
+	if err := c.enter(c.r, "close", c.who()); err != nil {
+		return err
 	}
+	c.r.mu.Lock()
 	c.detachLocked()
+	c.r.mu.Unlock()
+	c.state.Store(gateClosed)
 	return nil
 }
 
 func (c *Consumer) detachLocked() {
-	c.closed = true
-	c.s.pid().CompareAndSwap(uint32(os.Getpid()), 0)
-	delete(c.r.mu.attached, c.name)
+	c.s.owner().CompareAndSwap(c.r.token, 0)
+	delete(c.r.mu.attached, c)
+}
+
+// Pin keeps the bytes from pos onward from being overwritten until the pin
+// is released. pos must lie in [Tail, Head]. On a ring opened read-only
+// (another process than the producer's) the pin lives in a consumer slot
+// of its own, so the producer sees it.
+func (r *Ring) Pin(pos uint64) (*Pin, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mu.closed {
+		return nil, fmt.Errorf("ring: pin %s: %w", r.name, ErrClosed)
+	}
+	head := r.Head()
+	p := &Pin{r: r}
+	p.pos.Store(pos)
+	if !r.readOnly {
+		if tail := r.tailLocked(head); pos < tail || pos > head {
+			return nil, fmt.Errorf("ring: pin %s: position %d outside [%d, %d]: %w", r.name, pos, tail, head, ErrRange)
+		}
+		r.mu.pins[p] = struct{}{}
+		return p, nil
+	}
+	if pos > head {
+		return nil, fmt.Errorf("ring: pin %s: position %d past the head %d: %w", r.name, pos, head, ErrRange)
+	}
+	unlock := r.lockRegistration()
+	defer unlock()
+	r.pinSeq++
+	s, err := r.registerLocked(pinName(r.token, r.pinSeq), pos, nil)
+	if err != nil {
+		return nil, err
+	}
+	if s.pos().Load() != pos {
+		// The producer may already be overwriting pos.
+		s.clear()
+		r.regGen.Add(1)
+		return nil, fmt.Errorf("ring: pin %s: position %d is being overwritten: %w", r.name, pos, ErrRange)
+	}
+	p.slot = &s
+	r.mu.pins[p] = struct{}{}
+	return p, nil
+}
+
+func pinName(token uint64, seq uint64) string {
+	return "$pin-" + strconv.FormatUint(token, 16) + "-" + strconv.FormatUint(seq, 10)
+}
+
+func isPinName(name string) bool { return len(name) > 5 && name[:5] == "$pin-" }
+
+// Pin holds a position of a ring. See Ring.Pin. A Pin is for one goroutine
+// at a time; moving it takes no lock.
+type Pin struct {
+	gate
+	r    *Ring
+	pos  atomic.Uint64
+	slot *slotRef // read-only rings: the slot the pin lives in
+}
+
+// Position is where the pin holds the ring.
+func (p *Pin) Position() uint64 { return p.pos.Load() }
+
+// Move moves the pin forward to pos (never backward); bytes before it may
+// then be overwritten.
+func (p *Pin) Move(pos uint64) {
+	if pos <= p.pos.Load() {
+		return
+	}
+	if p.slot != nil {
+		if p.enter(p.r, "move", "pin") != nil {
+			return
+		}
+		p.slot.pos().Store(pos)
+		p.leave()
+	}
+	p.pos.Store(pos)
+	p.r.released.Add(1)
+	p.r.wakeProducer()
+}
+
+// Release drops the pin. Slices read under it must no longer be used.
+func (p *Pin) Release() {
+	if p.slot != nil {
+		if p.enter(p.r, "release", "pin") != nil {
+			return
+		}
+		p.slot.clear()
+		p.r.regGen.Add(1)
+		p.state.Store(gateClosed)
+	}
+	p.r.mu.Lock()
+	delete(p.r.mu.pins, p)
+	p.r.mu.Unlock()
+	p.r.released.Add(1)
+	p.r.wakeProducer()
 }

@@ -101,7 +101,7 @@ func decodeHeader(b []byte) (*header, error) {
 		return nil, fmt.Errorf("%w: layout alignment %d, want %d", errBadField, le.Uint32(b[40:]), layoutAlign)
 	case h.capacity == 0 || h.capacity%layoutAlign != 0 || h.capacity > maxCapacity:
 		return nil, fmt.Errorf("%w: capacity %d (want a positive multiple of %d, at most %d)", errBadField, h.capacity, layoutAlign, uint64(maxCapacity))
-	case h.tail > h.head || h.head-h.tail > h.capacity:
+	case h.head > maxPosition || h.tail > h.head || h.head-h.tail > h.capacity:
 		return nil, fmt.Errorf("%w: tail %d and head %d for capacity %d", errBadField, h.tail, h.head, h.capacity)
 	}
 	n := le.Uint32(b[64:])
@@ -125,16 +125,16 @@ func allZero(b []byte) bool {
 // Words that change while the ring is live are accessed atomically through
 // the shared mapping.
 const (
-	slotState    = 0  // uint32: slotFree, slotClaimed, slotRegistered
-	slotFlags    = 4  // uint32: flagLossy | flagDetached
-	slotPos      = 8  // uint64: acknowledged position
-	slotMaxLag   = 16 // uint64: lossy consumers are detached beyond this lag
-	slotWaiting  = 24 // uint32: the consumer is waiting for data
-	slotPID      = 28 // uint32: process attached to the slot, 0 if none
-	slotNameLen  = 32 // uint8
-	slotName     = 33 // up to maxNameLen bytes
-	slotNameCRC  = 96 // uint32: CRC-32C of name length and name
-	slotFreeFrom = 100
+	slotState   = 0   // uint32: slotFree, slotClaimed, slotRegistered
+	slotFlags   = 4   // uint32: flagLossy | flagDetached
+	slotPos     = 8   // uint64: acknowledged position
+	slotMaxLag  = 16  // uint64: lossy consumers are detached beyond this lag
+	slotWaiting = 24  // uint32: the consumer is waiting for data
+	slotPID     = 28  // uint32: process attached to the slot, 0 if none
+	slotNameLen = 32  // uint8
+	slotName    = 33  // up to maxNameLen bytes
+	slotNameCRC = 96  // uint32: CRC-32C of name length and name
+	slotOwner   = 104 // uint64: token of the attached handle, 0 if none
 )
 
 const (
@@ -146,18 +146,16 @@ const (
 	flagDetached = 2
 )
 
-// Live page layout (offsets within the live page).
+// Live page layout (offsets within the live page). Tokens are
+// pid<<32 | a random number: one per open handle.
 const (
-	liveHead       = 0  // uint64: committed position
-	liveSynced     = 8  // uint64: durable position
-	liveRegGen     = 16 // uint64: bumped when consumers come or go
-	liveDataSeq    = 24 // uint32: bumped on commit when someone waits for data
-	liveDataWait   = 28 // uint32: number of waiters for data
-	liveSpaceSeq   = 32 // uint32: bumped on release when the producer waits for space
-	liveSpaceWait  = 36 // uint32: the producer waits for space
-	liveWriterPID  = 40 // uint32: the producer's process
-	liveWriterOpen = 44 // uint32: 1 while a producer has the ring open
-	liveRegLock    = 48 // uint32: pid of the process registering a consumer
+	liveHead    = 0  // uint64: committed position
+	liveSynced  = 8  // uint64: durable position
+	liveRegGen  = 16 // uint64: bumped when consumers or pins come or go
+	liveWakeups = 24 // 16 bytes reserved for cross-process wakeup words
+	liveWriter  = 40 // uint64: token of the producer, 0 if none
+	liveRegLock = 48 // uint64: token of the handle registering a slot
+	liveLimit   = 56 // uint64: how far the producer may write without looking again
 )
 
 // validName reports whether name can be stored in a slot.

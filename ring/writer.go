@@ -35,7 +35,7 @@ func (w *Writer) Append(ctx context.Context, p []byte) (uint64, error) {
 			return w.r.Write(ctx, p)
 		}
 	}
-	pos := w.r.headp.Load() + uint64(len(w.buf))
+	pos := w.r.Head() + uint64(len(w.buf))
 	w.buf = append(w.buf, p...)
 	return pos, nil
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/ringlog/ringlog/ring"
 )
 
 // RecoveryMode says what Open does with a log that was not closed cleanly
@@ -316,7 +318,7 @@ func (l *Log) recover() error {
 		return fmt.Errorf("wal: open %s: %w", l.name, err)
 	}
 	// The checkpoint consumer retains the log from the checkpoint on.
-	cp, err := l.r.Consumer(checkpointName, nil)
+	cp, err := l.r.Consumer(checkpointName, &ring.ConsumerOptions{ProducerOwned: true})
 	if err != nil {
 		return fmt.Errorf("wal: open %s: %w", l.name, err)
 	}

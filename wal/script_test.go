@@ -263,6 +263,9 @@ func (st *scriptState) run(line string) string {
 		st.l = l
 		return st.clean(l.Report().String())
 	case "read":
+		if st.l == nil {
+			return "error: the log is not open"
+		}
 		rd, err := st.l.NewReader(st.l.Checkpoint(), nil)
 		if err != nil {
 			t.Fatal(err)

@@ -146,6 +146,7 @@ type Log struct {
 	maxRec   int
 	readOnly bool
 	cp       *ring.Consumer // retains the log from the checkpoint on
+	truncMu  sync.Mutex     // one truncation at a time (it moves cp)
 	report   Report
 
 	mu struct {
@@ -217,7 +218,7 @@ func optionsOf(opts *Options) Options {
 // its flusher. Report says what recovery did.
 func Open(path string, opts *Options) (*Log, error) {
 	o := optionsOf(opts)
-	r, err := ring.Open(path, &ring.Options{Backend: o.Backend, ReadOnly: o.ReadOnly})
+	r, err := ring.Open(path, &ring.Options{Backend: o.Backend, ReadOnly: o.ReadOnly, HeadUnknown: true})
 	if err != nil {
 		if errors.Is(err, ring.ErrLocked) {
 			return nil, fmt.Errorf("wal: open %s: %w", path, ErrLocked)
@@ -610,6 +611,7 @@ func (l *Log) fail(err error) {
 		l.mu.err = fmt.Errorf("%w: %w", ErrFailed, err)
 	}
 	l.mu.Unlock()
+	l.r.Fail(err) // the ring must not record anything as durable now
 	l.flushed.broadcast()
 	l.roomFreed.broadcast()
 }
@@ -658,6 +660,58 @@ func (l *Log) writeMeta() error {
 	}
 	if err := l.r.Sync(); err != nil {
 		return fmt.Errorf("wal: %s: %w: %w", l.name, ErrFailed, err)
+	}
+	return nil
+}
+
+// TruncateFront drops the records before pos, which must be the position
+// of a record or the end of what is written, and frees their space for new
+// records. The new checkpoint is made durable before any of that space can
+// be reused, so recovery never starts from bytes that were overwritten.
+// Readers positioned before pos keep their records until they move on
+// (the space is reused only past every reader's pin).
+func (l *Log) TruncateFront(pos uint64) error {
+	if l.readOnly {
+		return fmt.Errorf("wal: truncate %s: %w", l.name, ErrReadOnly)
+	}
+	l.truncMu.Lock()
+	defer l.truncMu.Unlock()
+	l.mu.Lock()
+	if err := l.usableLocked("truncate"); err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	cp := l.mu.meta.checkpoint
+	l.mu.Unlock()
+	written := l.written.Load()
+	if pos < cp || pos > written {
+		return fmt.Errorf("wal: truncate %s at %d: outside [%d, %d]: %w", l.name, pos, cp, written, ErrRange)
+	}
+	if pos == cp {
+		return nil
+	}
+	if pos < written {
+		rd := &Reader{l: l}
+		l.mu.Lock()
+		rd.epoch, rd.epochAt = l.mu.meta.epoch, l.mu.meta.epochStart
+		l.mu.Unlock()
+		if _, err := rd.header(pos); err != nil {
+			return fmt.Errorf("wal: truncate %s at %d: %w (%w)", l.name, pos, ErrNotRecord, err)
+		}
+	}
+	l.mu.Lock()
+	if pos > l.mu.meta.checkpoint {
+		l.mu.meta.checkpoint = pos
+	}
+	l.mu.Unlock()
+	if err := l.writeMeta(); err != nil {
+		l.fail(err)
+		return err
+	}
+	if n := pos - l.cp.Position(); pos > l.cp.Position() {
+		if err := l.cp.Release(int(n)); err != nil {
+			return fmt.Errorf("wal: truncate %s: %w", l.name, err)
+		}
 	}
 	return nil
 }
