@@ -99,7 +99,7 @@ type Ring struct {
 
 	// Words in the shared live page.
 	liveHead, liveSynced, regGen, liveLimit, liveWriter, regLock *atomic.Uint64
-	deadWriter                                                  uint64 // a writer token found dead at open
+	deadWriter                                                   uint64 // a writer token found dead at open
 
 	// headp and syncedp point at the committed and synced positions: the
 	// live words on mapped backends, Go heap words on Copy (where other
