@@ -63,7 +63,13 @@
 // into a hole), reads back what the kernel kept, and marks any page it
 // cannot prove is its own as lost: later operations on it fail with
 // ErrPoisoned and Close leaves it alone. The view always knows what is
-// mapped where.
+// mapped where. One case stays ambiguous: a page the kernel shows as
+// anonymous, PROT_NONE and without swap reservation is taken back as the
+// view's own reservation (the Go runtime's reservations differ: they
+// reserve swap), so another view's reservation landing in that very hole
+// in the same instant would be mistaken for it. Naming reservations
+// (PR_SET_VMA_ANON_NAME) would tell them apart; the kernels measured here
+// do not have it.
 //
 // # Lifetimes of slices
 //

@@ -30,6 +30,15 @@
 //	72   n  user data (for the layer above)
 //	4092 4  CRC-32C (Castagnoli) of bytes 0..4091
 //
+//	live page (not checksummed: live state, reset by a producer's open)
+//	0    8  committed position (head)
+//	8    8  synced position
+//	16   8  registration generation: bumped when consumers or pins come or go
+//	24  16  reserved for cross-process wakeups
+//	40   8  producer's handle token, 0 if none
+//	48   8  token of the handle registering a slot (a lock)
+//	56   8  how far the producer may write before it looks at the slots again
+//
 //	consumer slot
 //	0    4  state: 0 free, 1 being registered, 2 registered
 //	4    4  flags: 1 lossy, 2 detached (overrun)
@@ -38,8 +47,14 @@
 //	24   4  waiting for data
 //	28   4  pid of the attached process, 0 if none
 //	32   1  name length (1..63)
-//	33  63  name (UTF-8)
+//	33  63  name (UTF-8; names starting "$pin-" are pins of read-only handles)
 //	96   4  CRC-32C of name length and name
+//	104  8  token of the attached handle, 0 if none
+//
+// A token is pid<<32 | a random number, one per open handle: it tells two
+// handles of one process apart, and a dead process's attachments from
+// live ones (pids may be reused: a reused pid keeps a dead attachment
+// looking alive until that process exits too; RemoveConsumer then frees it).
 //
 // Everything is aligned to 64 KiB so a ring moves between kernels with 4,
 // 16 and 64 KiB pages. The data area is written with zeroes at creation,
@@ -115,13 +130,31 @@
 // under it; a Release that returns nil certifies that the released bytes
 // were intact when read (the mark is set before any overwrite).
 //
+// # Closing
+//
+// Close waits for producer and consumer calls in progress; calls that wait
+// (Reserve, Write, Wait) are woken and return ErrClosed. It refuses with
+// ErrReserved while a reservation is outstanding. Head and Synced keep
+// answering after Close; other calls return ErrClosed. Calls other than
+// the waiting ones must not run concurrently with Close.
+//
 // # Other processes
 //
 // Another process opens the ring with Options.ReadOnly: the data area is
 // mapped read-only; the header region (live page and slots) is mapped
-// shared and writable, because registering, acknowledging and saying "I am
-// waiting" are writes, each to the consumer's own slot. It sees the head
-// through the live page. Cross-process wakeups come with the wal's tailing;
+// shared and writable, because registering, acknowledging, pinning and
+// saying "I am waiting" are writes, each to the handle's own slot (a Pin
+// of a read-only handle is a slot too, so the producer sees it). It sees
+// the head through the live page while a producer has the ring open, and
+// the header's head otherwise (a live page left by a dead producer may
+// point past data that never reached the disk).
+//
+// A registration in another process races the producer's look at the
+// slots: the producer publishes how far it may write before looking
+// again, then checks the registration generation; a registration bumps
+// the generation, then reads that limit and starts no earlier than
+// limit - C. Either the producer sees the registration, or the
+// registration starts where the producer's writes cannot reach. Cross-process wakeups come with the wal's tailing;
 // until then a consumer in another process polls with backoff in Wait.
 //
 // On the Copy backend (no mappings) the ring mirrors wrapped bytes into
