@@ -172,6 +172,7 @@ func (r *Ring) Consumer(name string, opts *ConsumerOptions) (*Consumer, error) {
 		}
 		s.owner().Store(r.token)
 		s.pid().Store(uint32(os.Getpid()))
+		r.regGen.Add(1) // the producer learns a handle is attached
 	} else {
 		var err error
 		if s, err = r.registerLocked(name, r.Head(), opts); err != nil {
@@ -299,7 +300,7 @@ func (r *Ring) repairSlots(headUnknown bool) {
 		}
 	}
 	if !headUnknown {
-		r.clampSlotsLocked(r.headp.Load().Load(), true)
+		r.clampSlotsLocked(r.head.Load(), true)
 	}
 }
 

@@ -146,9 +146,13 @@ const (
 	flagDetached = 2
 )
 
-// Live page layout (offsets within the live page). Tokens are
+// The live file (the ring's path + liveSuffix): words every process using
+// the ring shares, never synced. Offsets within it. Tokens are
 // pid<<32 | a random number: one per open handle.
 const (
+	liveSuffix   = ".live"
+	liveFileSize = 4096
+
 	liveHead    = 0  // uint64: committed position
 	liveSynced  = 8  // uint64: durable position
 	liveRegGen  = 16 // uint64: bumped when consumers or pins come or go

@@ -37,7 +37,7 @@ func (r *Ring) reserve(ctx context.Context, n int) ([]byte, error) {
 		return nil, err
 	}
 	r.resLen = n
-	p := r.phys(r.headp.Load().Load())
+	p := r.phys(r.head.Load())
 	r.prod.Store(prodReserved)
 	return r.mem[p : p+n : p+n], nil
 }
@@ -73,7 +73,7 @@ func (r *Ring) Commit(n int) error {
 	if n < 0 || n > r.resLen {
 		return fmt.Errorf("ring: commit %s: %d bytes of a %d-byte reservation: %w", r.name, n, r.resLen, ErrTooLarge)
 	}
-	head := r.headp.Load().Load()
+	head := r.head.Load()
 	if r.mirror {
 		r.mirrorRange(r.phys(head), n)
 	}
@@ -119,7 +119,7 @@ func (r *Ring) write(ctx context.Context, p []byte) (uint64, error) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 	}
-	head := r.headp.Load().Load()
+	head := r.head.Load()
 	at := r.phys(head)
 	if r.mirror {
 		copy(r.mem[at:], p)
@@ -133,7 +133,7 @@ func (r *Ring) write(ctx context.Context, p []byte) (uint64, error) {
 		// Nothing older waits for write-back: other processes may see
 		// these bytes now.
 		r.mu.dirtyFrom = head + uint64(n)
-		r.liveHead.Store(head + uint64(n))
+		r.shareHead(head + uint64(n))
 	}
 	return head, nil
 }
@@ -170,10 +170,26 @@ func (r *Ring) mirrorRange(p, n int) {
 // Copy the committed bytes are in this process's heap only: other
 // processes see the new head when flushLocked has written them back.
 func (r *Ring) publish(head uint64) {
-	r.headp.Load().Store(head)
+	r.head.Store(head)
+	if !r.mirror {
+		r.shareHead(head)
+	}
 	if r.dataWaiters.Load() > 0 {
 		r.dataReady.broadcast()
 	}
+}
+
+// shareHead makes head the head other processes see.
+func (r *Ring) shareHead(head uint64) { r.liveHead.Store(head) }
+
+// visibleHeadLocked is the head other processes may see: on Copy, only
+// what was written back.
+func (r *Ring) visibleHeadLocked() uint64 {
+	head := r.head.Load()
+	if r.mirror {
+		return min(head, r.mu.dirtyFrom)
+	}
+	return head
 }
 
 // waitSpace waits until n bytes after the head are free (not at all if
@@ -183,7 +199,7 @@ func (r *Ring) publish(head uint64) {
 func (r *Ring) waitSpace(ctx context.Context, n int) error {
 	backoff := 50 * time.Microsecond
 	for {
-		end := r.headp.Load().Load() + uint64(n)
+		end := r.head.Load() + uint64(n)
 		if end <= r.limit.Load() && r.regGen.Load() == r.seenGen.Load() {
 			if invariants.Enabled {
 				r.checkLimit(end)
@@ -195,7 +211,7 @@ func (r *Ring) waitSpace(ctx context.Context, n int) error {
 			return err
 		}
 		if ctx == nil {
-			return fmt.Errorf("ring: %s: %d bytes wanted, %d free: %w", r.name, n, limit-min(limit, r.headp.Load().Load()), ErrFull)
+			return fmt.Errorf("ring: %s: %d bytes wanted, %d free: %w", r.name, n, limit-min(limit, r.head.Load()), ErrFull)
 		}
 		// Say we wait, then look once more: a release that came between
 		// the scan and now has either been seen by this look or will wake
@@ -239,7 +255,7 @@ func (r *Ring) rescan(end uint64) (uint64, error) {
 	var limit uint64
 	for {
 		gen := r.regGen.Load()
-		tail := r.tailLocked(r.headp.Load().Load())
+		tail := r.tailLocked(r.head.Load())
 		limit = min(tail+r.capacity, r.detachLaggardsLocked(end))
 		r.liveLimit.Store(limit)
 		if r.regGen.Load() == gen {
@@ -262,7 +278,7 @@ func (r *Ring) rescan(end uint64) (uint64, error) {
 func (r *Ring) checkLimit(end uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if tail := r.tailLocked(r.headp.Load().Load()); end > tail+r.capacity {
+	if tail := r.tailLocked(r.head.Load()); end > tail+r.capacity {
 		panic(fmt.Sprintf("ring: %s: producer may write up to %d, but position %d is retained (capacity %d)", r.name, end, tail, r.capacity))
 	}
 }
@@ -329,7 +345,7 @@ func (r *Ring) wakeProducer() {
 // filled; bytes nothing retains may be overwritten by the producer at any
 // moment and are not written back.
 func (r *Ring) flushLocked() error {
-	head := r.headp.Load().Load()
+	head := r.head.Load()
 	if !r.mirror || r.mu.dirtyFrom >= head {
 		return nil
 	}
@@ -339,7 +355,7 @@ func (r *Ring) flushLocked() error {
 		return err
 	}
 	r.mu.dirtyFrom = head
-	r.liveHead.Store(head)
+	r.shareHead(head)
 	return nil
 }
 
@@ -405,7 +421,7 @@ func (r *Ring) Rewrite(from, to uint64) error {
 }
 
 func (r *Ring) rewrite(from, to uint64) error {
-	head := r.headp.Load().Load()
+	head := r.head.Load()
 	if from > to || to > head || to-from > r.capacity {
 		return fmt.Errorf("ring: rewrite %s: positions [%d, %d) with head %d: %w", r.name, from, to, head, ErrRange)
 	}
@@ -421,7 +437,7 @@ func (r *Ring) Overwrite(pos uint64, p []byte) error {
 		return err
 	}
 	defer r.prod.Store(prodIdle)
-	head := r.headp.Load().Load()
+	head := r.head.Load()
 	if pos > head || uint64(len(p)) > head-pos {
 		return fmt.Errorf("ring: overwrite %s: %d bytes at position %d with head %d: %w", r.name, len(p), pos, head, ErrRange)
 	}
@@ -451,7 +467,7 @@ func (r *Ring) SetHead(pos uint64) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	head := r.headp.Load().Load()
+	head := r.head.Load()
 	if pos < head {
 		// A pin holds every byte from its position to the head.
 		for p := range r.mu.pins {
@@ -466,7 +482,7 @@ func (r *Ring) SetHead(pos uint64) error {
 		}
 	}
 	r.clampSlotsLocked(pos, false)
-	r.headp.Load().Store(pos)
+	r.head.Store(pos)
 	if r.mirror {
 		// Committed bytes not yet written back stay owed up to pos; bytes
 		// found past a clean head were read from the file, so are clean.
@@ -475,10 +491,8 @@ func (r *Ring) SetHead(pos uint64) error {
 		} else {
 			r.mu.dirtyFrom = min(r.mu.dirtyFrom, pos)
 		}
-		r.liveHead.Store(r.mu.dirtyFrom)
-	} else {
-		r.liveHead.Store(pos)
 	}
+	r.shareHead(r.visibleHeadLocked())
 	r.limit.Store(0)
 	r.dataReady.broadcast()
 	return nil

@@ -101,12 +101,17 @@ type Ring struct {
 	liveHead, liveSynced, regGen, liveLimit, liveWriter, regLock *atomic.Uint64
 	deadWriter                                                   uint64 // a writer token found dead at open
 
-	// headp and syncedp point at the committed and synced positions: the
-	// live words on mapped backends, Go heap words on Copy (where other
-	// processes see the head only once the bytes are written back) and
-	// after Close.
+	// headp and syncedp point at the committed and synced positions: Go
+	// heap words for the producer (and after Close), the live words for a
+	// read-only handle. The producer copies them to the live words, which
+	// are in a file of their own (path + ".live"): a store to a shared
+	// page of the ring file would make every fdatasync write that page
+	// too (measured here: syncs about 3x slower).
 	headp, syncedp atomic.Pointer[atomic.Uint64]
 	head, synced   atomic.Uint64
+	liveFile       *os.File
+	live           *pager.View
+	liveMem        []byte
 
 	prod     atomic.Int32
 	resLen   int           // length of the outstanding reservation
@@ -283,9 +288,9 @@ func open(f *os.File, o Options) (*Ring, error) {
 		return nil, err
 	}
 	r.bindLive()
-	r.headp.Store(r.liveHead)
-	r.syncedp.Store(r.liveSynced)
 	if o.ReadOnly {
+		r.headp.Store(r.liveHead)
+		r.syncedp.Store(r.liveSynced)
 		// A writer token whose process is gone (a crash, or a power loss
 		// that left the live page as it was) is not followed: its live
 		// head may point past data that never reached the disk.
@@ -294,10 +299,10 @@ func open(f *os.File, o Options) (*Ring, error) {
 		}
 		return r, nil
 	}
-	if r.mirror {
-		r.headp.Store(&r.head)
-	}
-	r.headp.Load().Store(h.head)
+	r.headp.Store(&r.head)
+	r.syncedp.Store(&r.synced)
+	r.head.Store(h.head)
+	r.synced.Store(h.head)
 	r.liveHead.Store(h.head)
 	r.liveSynced.Store(h.head)
 	r.liveLimit.Store(0)
@@ -361,6 +366,26 @@ func (r *Ring) mapViews(o Options) error {
 		return fmt.Errorf("ring: open %s: %w", r.name, err)
 	}
 	r.ctlMem, _ = r.ctl.Bytes(0, dataOff)
+	// The live words: a small file beside the ring, shared by every
+	// process that opens it, never synced.
+	liveSize := max(liveFileSize, pager.PageSize)
+	if r.liveFile, err = os.OpenFile(r.name+liveSuffix, os.O_RDWR|os.O_CREATE, o.livePerm()); err != nil {
+		return fmt.Errorf("ring: open %s: %w", r.name, err)
+	}
+	if st, err := r.liveFile.Stat(); err != nil {
+		return fmt.Errorf("ring: open %s: %w", r.name, err)
+	} else if st.Size() < int64(liveSize) {
+		if err := r.liveFile.Truncate(int64(liveSize)); err != nil {
+			return fmt.Errorf("ring: open %s: %w", r.name, err)
+		}
+	}
+	if r.live, err = pager.New(r.liveFile, liveSize, &pager.Options{Backend: ctlBackend}); err != nil {
+		return fmt.Errorf("ring: open %s: %w", r.name, err)
+	}
+	if err := r.live.Map(0, 0, liveSize); err != nil {
+		return fmt.Errorf("ring: open %s: %w", r.name, err)
+	}
+	r.liveMem, _ = r.live.Bytes(0, liveSize)
 	if r.data, err = pager.New(r.f, 2*C, &pager.Options{Backend: o.Backend, ReadOnly: o.ReadOnly}); err != nil {
 		return fmt.Errorf("ring: open %s: %w", r.name, err)
 	}
@@ -376,7 +401,7 @@ func (r *Ring) mapViews(o Options) error {
 }
 
 func (r *Ring) bindLive() {
-	u64 := func(off int) *atomic.Uint64 { return atomicmem.Uint64(r.ctlMem, livePage+off) }
+	u64 := func(off int) *atomic.Uint64 { return atomicmem.Uint64(r.liveMem, off) }
 	r.liveHead, r.liveSynced, r.regGen = u64(liveHead), u64(liveSynced), u64(liveRegGen)
 	r.liveLimit, r.liveWriter, r.regLock = u64(liveLimit), u64(liveWriter), u64(liveRegLock)
 }
@@ -388,6 +413,20 @@ func (r *Ring) closeViews() {
 	if r.ctl != nil {
 		r.ctl.Close()
 	}
+	if r.live != nil {
+		r.live.Close()
+	}
+	if r.liveFile != nil {
+		r.liveFile.Close()
+	}
+}
+
+// livePerm is the mode of the live file: that of the ring.
+func (o Options) livePerm() os.FileMode {
+	if o.Perm != 0 {
+		return o.Perm
+	}
+	return 0o600
 }
 
 // Capacity is C, the size of the data area in bytes.
@@ -477,17 +516,18 @@ func (r *Ring) syncDataLocked() (uint64, error) {
 	if r.mu.syncErr != nil {
 		return 0, r.mu.syncErr
 	}
-	head := r.headp.Load().Load()
+	head := r.head.Load()
 	if err := r.flushLocked(); err != nil {
 		return 0, r.failLocked(err)
 	}
-	if err := r.ctl.WriteBack(livePage, dataOff-livePage); err != nil {
+	if err := r.ctl.WriteBack(slotsOff, dataOff-slotsOff); err != nil {
 		return 0, r.failLocked(err)
 	}
 	if err := r.data.Sync(); err != nil {
 		return 0, r.failLocked(err)
 	}
-	r.syncedp.Load().Store(head)
+	r.synced.Store(head)
+	r.liveSynced.Store(head)
 	return head, nil
 }
 
@@ -619,14 +659,10 @@ func (r *Ring) Close() error {
 		r.liveWriter.CompareAndSwap(r.token, 0)
 	}
 	r.mu.Unlock()
-	if e := r.data.Close(); err == nil {
-		err = e
-	}
-	if e := r.ctl.Close(); err == nil {
-		err = e
-	}
-	if e := r.f.Close(); err == nil {
-		err = e
+	for _, c := range []interface{ Close() error }{r.data, r.ctl, r.live, r.liveFile, r.f} {
+		if e := c.Close(); err == nil {
+			err = e
+		}
 	}
 	return err
 }
