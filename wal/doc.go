@@ -19,6 +19,9 @@
 //	16  4  epoch: records at or after the epoch start carry it
 //	20  4  maximum record payload
 //	24  8  epoch start
+//	32  8  clean end: where the log ended at its last clean Close
+//	40  4  flags: bit 0 "clean" (cleared while the log is open)
+//	44  4  zero
 //
 //	record
 //	0   4  CRC-32C (Castagnoli) of bytes 4 .. 24+length

@@ -202,23 +202,35 @@ func (s *scanner) scan(pos uint64) scanResult {
 
 // markersAfter looks past a stop for valid sync markers: proof of how far
 // the log was durable when later writes were made. It also counts the
-// complete records found there (what a cut drops).
+// complete records found there (what a cut drops). A record names its own
+// position, so one comparison per 8 bytes skips everything else.
 func (s *scanner) markersAfter(from uint64) (synced uint64, records int, lastEnd uint64) {
-	for pos := from + align; pos+headerSize <= s.limit; pos += align {
-		hb, err := s.l.r.Raw(pos, headerSize)
-		if err != nil || binary.LittleEndian.Uint64(hb[8:]) != pos {
-			continue // cheap filter: a record names its own position
-		}
-		h, rec, err := s.record(pos)
+	for base := from + align; base+headerSize <= s.limit; {
+		n := int(min(s.limit-base, uint64(s.l.r.Capacity())/2))
+		win, err := s.l.r.Raw(base, n)
 		if err != nil {
-			continue
+			return
 		}
-		if h.typ == typeSync {
-			synced = max(synced, binary.LittleEndian.Uint64(rec[headerSize:]))
-		} else {
-			records++
+		for i := 0; i+headerSize <= len(win); i += align {
+			pos := base + uint64(i)
+			if binary.LittleEndian.Uint64(win[i+8:i+16]) != pos {
+				continue
+			}
+			h, rec, err := s.record(pos)
+			if err != nil {
+				continue
+			}
+			if h.typ == typeSync {
+				synced = max(synced, binary.LittleEndian.Uint64(rec[headerSize:]))
+			} else if h.typ == typeData {
+				records++
+			}
+			lastEnd = pos + uint64(recordSize(int(h.length)))
 		}
-		lastEnd = pos + uint64(recordSize(int(h.length)))
+		base += uint64(n - n%align)
+		if n < headerSize {
+			break
+		}
 	}
 	return synced, records, lastEnd
 }
@@ -272,7 +284,13 @@ func (l *Log) recover() error {
 		res = s.scan(pos)
 		rep.Records += res.records
 		rep.Synced = max(rep.Synced, res.synced)
-		later, dropRecs, dropEnd := s.markersAfter(res.stopAt)
+		var later, dropEnd uint64
+		var dropRecs int
+		// A log closed cleanly at exactly where the chain ends has nothing
+		// after it to prove; otherwise look.
+		if clean := m.clean && res.stopAt == m.cleanEnd && !damaged(res.stopErr) && !res.openBatch; !clean {
+			later, dropRecs, dropEnd = s.markersAfter(res.stopAt)
+		}
 		dropRecs += res.pending
 		provenSynced := max(rep.Synced, later)
 		rep.Synced = provenSynced
@@ -337,6 +355,7 @@ func (l *Log) recover() error {
 	// write, a dropped suffix) can never be read as a record of it.
 	m.epoch++
 	m.epochStart = end
+	m.clean = false // set again by a clean Close
 	rep.Epoch = m.epoch
 	l.mu.Lock()
 	l.mu.meta = m

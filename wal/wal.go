@@ -92,17 +92,24 @@ const (
 //	16  4  epoch: records at or after the epoch start carry it
 //	20  4  maximum record payload
 //	24  8  epoch start
+//	32  8  clean end: where the log ended when it was last closed cleanly
+//	40  4  flags: bit 0 "clean": closed cleanly at the clean end (cleared
+//	       while the log is open, so a crash leaves it clear)
+//	44  4  zero
 type meta struct {
 	checkpoint uint64
 	epoch      uint32
 	maxRecord  uint32
 	epochStart uint64
+	cleanEnd   uint64
+	clean      bool
 }
 
 const (
 	metaMagic   = "RWAL"
 	metaVersion = 1
-	metaSize    = 32
+	metaSize    = 48
+	metaClean   = 1
 )
 
 func (m meta) encode() []byte {
@@ -114,6 +121,10 @@ func (m meta) encode() []byte {
 	le.PutUint32(b[16:], m.epoch)
 	le.PutUint32(b[20:], m.maxRecord)
 	le.PutUint64(b[24:], m.epochStart)
+	le.PutUint64(b[32:], m.cleanEnd)
+	if m.clean {
+		le.PutUint32(b[40:], metaClean)
+	}
 	return b
 }
 
@@ -130,6 +141,8 @@ func decodeMeta(b []byte, capacity uint64) (meta, error) {
 		epoch:      le.Uint32(b[16:]),
 		maxRecord:  le.Uint32(b[20:]),
 		epochStart: le.Uint64(b[24:]),
+		cleanEnd:   le.Uint64(b[32:]),
+		clean:      le.Uint32(b[40:])&metaClean != 0,
 	}
 	if m.maxRecord == 0 || uint64(recordSize(int(m.maxRecord))) > capacity || m.checkpoint%align != 0 || m.epochStart%align != 0 {
 		return meta{}, fmt.Errorf("log metadata out of range (maximum record %d, checkpoint %d, epoch start %d, capacity %d): %w",
@@ -189,7 +202,7 @@ func Create(path string, opts *Options) (*Log, error) {
 	if maxRec < 0 || int64(recordSize(maxRec)) > capacity || maxRec > 1<<31 {
 		return nil, fmt.Errorf("wal: create %s: maximum record size %d for a capacity of %d: %w", path, maxRec, capacity, ErrBadOptions)
 	}
-	m := meta{epoch: 1, maxRecord: uint32(maxRec)}
+	m := meta{epoch: 1, maxRecord: uint32(maxRec), clean: true}
 	r, err := ring.Create(path, &ring.Options{Capacity: capacity, Backend: o.Backend, Perm: o.Perm, UserData: m.encode()})
 	if err != nil {
 		return nil, fmt.Errorf("wal: create %s: %w", path, err)
@@ -680,6 +693,9 @@ func (l *Log) Close() error {
 		}
 		l.mu.Lock()
 		err = l.mu.err
+		if err == nil {
+			l.mu.meta.cleanEnd, l.mu.meta.clean = l.written.Load(), true
+		}
 		l.mu.Unlock()
 		if err == nil {
 			err = l.writeMeta()
