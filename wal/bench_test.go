@@ -52,3 +52,29 @@ func BenchmarkSyncWriters(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppend: one goroutine appends records of a size, no syncs; the
+// records are handed to the operating system before the timer stops.
+func BenchmarkAppend(b *testing.B) {
+	for _, size := range []int{128, 1024, 64 << 10} {
+		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
+			capacity := int64(recordSize(size)+8) * int64(b.N+100)
+			capacity = (capacity + 1<<20) &^ (64<<10 - 1)
+			l, _ := createLog(b, pager.Auto, Options{Capacity: capacity, Sync: SyncNever})
+			defer l.Close()
+			rec := make([]byte, size)
+			ctx := context.Background()
+			b.SetBytes(int64(size))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := l.Append(ctx, rec); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := l.Flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/float64(l.Metrics().Writes), "records/write")
+		})
+	}
+}

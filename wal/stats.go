@@ -7,8 +7,6 @@ import (
 
 // stats are the log's counters; Metrics takes a snapshot.
 type stats struct {
-	appends       atomic.Uint64
-	bytes         atomic.Uint64
 	writes        atomic.Uint64
 	syncs         atomic.Uint64
 	syncedRecords atomic.Uint64
@@ -66,9 +64,12 @@ type LatencyBucket struct {
 // Metrics returns a snapshot of the log's counters.
 func (l *Log) Metrics() Metrics {
 	s := &l.stats
+	l.mu.Lock()
+	appends, bytes := l.mu.appends, l.mu.bytes
+	l.mu.Unlock()
 	m := Metrics{
-		Appends:       s.appends.Load(),
-		Bytes:         s.bytes.Load(),
+		Appends:       appends,
+		Bytes:         bytes,
 		Writes:        s.writes.Load(),
 		Syncs:         s.syncs.Load(),
 		SyncedRecords: s.syncedRecords.Load(),

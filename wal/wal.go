@@ -166,12 +166,15 @@ type Log struct {
 		sync.Mutex
 		meta    meta
 		buf     []byte // staged records, starting with a sync marker
-		spare   []byte
 		start   uint64 // position of buf[0]
 		err     error  // sticky failure
 		closed  bool
 		syncReq bool // a caller waits for a sync
 		records int  // data records staged in buf
+		// flusherIdle: the flusher waits to be woken. Counters of appends
+		// are kept under the lock the appender holds anyway.
+		flusherIdle    bool
+		appends, bytes uint64
 	}
 	written atomic.Uint64 // end of the records handed to the OS (the ring head)
 	synced  atomic.Uint64 // end of the durable records
@@ -274,8 +277,8 @@ func open(r *ring.Ring, o Options) (*Log, error) {
 	if err := l.recover(); err != nil {
 		return nil, err
 	}
+	l.mu.flusherIdle = true
 	l.mu.buf = make([]byte, 0, o.BufferSize)
-	l.mu.spare = make([]byte, 0, o.BufferSize)
 	l.mu.start = l.written.Load()
 	if o.Sync == SyncInterval {
 		l.syncTimer = time.NewTicker(o.SyncInterval)
@@ -407,16 +410,19 @@ func (l *Log) append(ctx context.Context, ps [][]byte, durable bool) (uint64, er
 		pos += uint64(n)
 	}
 	l.mu.records += len(ps)
+	l.mu.appends += uint64(len(ps))
+	l.mu.bytes += uint64(size)
 	if durable {
 		l.mu.syncReq = true
 	}
-	kick := durable || len(l.mu.buf) >= cap(l.mu.buf)/2 || len(l.mu.buf) == markerSize+size
+	// A busy flusher comes back for more by itself: wake it only when it
+	// sleeps, or when a writer waits for a sync.
+	kick := durable || l.mu.flusherIdle
+	l.mu.flusherIdle = false
 	l.mu.Unlock()
 	if kick {
 		l.kickFlusher()
 	}
-	l.stats.appends.Add(uint64(len(ps)))
-	l.stats.bytes.Add(uint64(size))
 	if !durable {
 		return first, nil
 	}
@@ -549,6 +555,7 @@ func (l *Log) flusher() {
 	}
 	var lastCovered, sinceSync int // records the last sync covered; written since
 	var lastSync time.Duration
+	spare := make([]byte, 0, l.opts.BufferSize)
 	for {
 		timed := false
 		select {
@@ -557,23 +564,25 @@ func (l *Log) flusher() {
 			timed = true
 		}
 		for {
-			l.mu.Lock()
-			syncDue := l.mu.syncReq || timed || (l.opts.Sync == SyncAlways && len(l.mu.buf) > 0)
-			l.mu.Unlock()
-			if syncDue && lastCovered > 1 {
-				l.gather(lastCovered, min(lastSync/4, 200*time.Microsecond))
+			l.lockFlusher()
+			if l.mu.syncReq || timed || l.opts.Sync == SyncAlways {
+				if lastCovered > 1 && l.mu.records > 0 && l.mu.records < lastCovered {
+					l.mu.Unlock()
+					l.gather(lastCovered, min(lastSync/4, 200*time.Microsecond))
+					l.lockFlusher()
+				}
 			}
-			l.mu.Lock()
 			if l.mu.err != nil {
 				l.mu.Unlock()
 				return
 			}
-			buf, start, records := l.mu.buf, l.mu.start, l.mu.records
+			buf, start, records, epoch := l.mu.buf, l.mu.start, l.mu.records, l.mu.meta.epoch
 			syncNow := l.mu.syncReq || timed || (l.opts.Sync == SyncAlways && len(buf) > 0)
 			closing := l.mu.closed
 			l.mu.syncReq = false
 			timed = false
 			if len(buf) == 0 && (!syncNow || l.synced.Load() == l.written.Load()) {
+				l.mu.flusherIdle = true
 				l.mu.Unlock()
 				if closing {
 					return
@@ -581,15 +590,14 @@ func (l *Log) flusher() {
 				break
 			}
 			if len(buf) > 0 {
-				l.mu.buf = l.mu.spare[:0]
-				l.mu.spare = nil
+				l.mu.buf = spare[:0]
 				l.mu.start = start + uint64(len(buf))
 				l.mu.records = 0
 			}
 			l.mu.Unlock()
 			l.roomFreed.broadcast()
 			t0 := time.Now()
-			if err := l.writeBatch(buf, start, records, syncNow); err != nil {
+			if err := l.writeBatch(buf, start, records, epoch, syncNow); err != nil {
 				l.fail(err)
 				return
 			}
@@ -597,11 +605,18 @@ func (l *Log) flusher() {
 			if syncNow {
 				lastCovered, sinceSync, lastSync = sinceSync, 0, time.Since(t0)
 			}
-			l.mu.Lock()
-			l.mu.spare = buf[:0]
-			l.mu.Unlock()
+			if len(buf) > 0 {
+				spare = buf[:0]
+			}
 		}
 	}
+}
+
+// lockFlusher takes the log's lock for the flusher without queueing on
+// it: a queued waiter makes every Unlock of the appenders wake it (a
+// system call), which measured as half the cost of a small Append.
+func (l *Log) lockFlusher() {
+	l.mu.Lock()
 }
 
 // gather waits until n records are staged, for at most d.
@@ -626,13 +641,10 @@ func (l *Log) gather(n int, d time.Duration) {
 
 // writeBatch fills in the batch's sync marker, writes the batch and, if
 // asked, syncs.
-func (l *Log) writeBatch(buf []byte, start uint64, records int, syncNow bool) error {
+func (l *Log) writeBatch(buf []byte, start uint64, records int, epoch uint32, syncNow bool) error {
 	if len(buf) > 0 {
 		var v [syncPayload]byte
 		binary.LittleEndian.PutUint64(v[:], l.synced.Load())
-		l.mu.Lock()
-		epoch := l.mu.meta.epoch
-		l.mu.Unlock()
 		putRecord(buf, recordHeader{pos: start, epoch: epoch, typ: typeSync}, v[:])
 		if _, err := l.r.Write(context.Background(), buf); err != nil {
 			return err
@@ -773,23 +785,32 @@ func (l *Log) TruncateFront(pos uint64) error {
 	return nil
 }
 
-// notifier wakes every goroutine waiting on it.
+// notifier wakes every goroutine waiting on it. broadcast costs one
+// atomic load when nobody has armed it since the last wake.
 type notifier struct {
-	mu sync.Mutex
-	ch chan struct{}
+	armed atomic.Bool
+	mu    sync.Mutex
+	ch    chan struct{}
 }
 
+// wait arms the notifier and returns the channel the next broadcast
+// closes. The caller checks its condition again after wait.
 func (n *notifier) wait() <-chan struct{} {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.ch == nil {
 		n.ch = make(chan struct{})
 	}
+	n.armed.Store(true)
 	return n.ch
 }
 
 func (n *notifier) broadcast() {
+	if !n.armed.Load() {
+		return
+	}
 	n.mu.Lock()
+	n.armed.Store(false)
 	if n.ch != nil {
 		close(n.ch)
 		n.ch = nil
