@@ -167,6 +167,7 @@ func (st *scriptState) run(line string) string {
 		if err != nil {
 			t.Fatal(err)
 		}
+		l.batchForTest = true
 		st.l = l
 		return ""
 	case "append":
@@ -260,6 +261,7 @@ func (st *scriptState) run(line string) string {
 			st.l = nil
 			return "error: " + st.clean(err.Error())
 		}
+		l.batchForTest = true
 		st.l = l
 		return st.clean(l.Report().String())
 	case "read":

@@ -179,13 +179,16 @@ type Log struct {
 	written atomic.Uint64 // end of the records handed to the OS (the ring head)
 	synced  atomic.Uint64 // end of the durable records
 
-	kick       chan struct{} // wakes the flusher
-	flushed    notifier      // written or synced moved, or the log failed
-	roomFreed  notifier      // the flusher took the buffer
-	done       chan struct{} // the flusher has exited
-	stats      stats
-	syncTimer  *time.Ticker
-	epochLimit uint32
+	kick      chan struct{} // wakes the flusher
+	flushed   notifier      // written or synced moved, or the log failed
+	roomFreed notifier      // the flusher took the buffer
+	done      chan struct{} // the flusher has exited
+	stats     stats
+	// batchForTest keeps appends in the buffer until Flush or Sync, so
+	// tests see the same writes (and sync markers) on every run.
+	batchForTest bool
+	syncTimer    *time.Ticker
+	epochLimit   uint32
 }
 
 // Create makes a new log at path. It fails if the file exists.
@@ -417,8 +420,10 @@ func (l *Log) append(ctx context.Context, ps [][]byte, durable bool) (uint64, er
 	}
 	// A busy flusher comes back for more by itself: wake it only when it
 	// sleeps, or when a writer waits for a sync.
-	kick := durable || l.mu.flusherIdle
-	l.mu.flusherIdle = false
+	kick := durable || (l.mu.flusherIdle && !l.batchForTest)
+	if kick {
+		l.mu.flusherIdle = false
+	}
 	l.mu.Unlock()
 	if kick {
 		l.kickFlusher()
