@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -123,9 +124,40 @@ func readRows(t *testing.T, path string) []map[string]any {
 }
 
 func TestEndToEnd(t *testing.T) {
+	endToEnd(t, t.TempDir(), "pager-", "ring-spsc-")
+}
+
+// The wal-* workloads are durable: they need a data directory on a disk.
+func TestEndToEndWAL(t *testing.T) {
 	base := t.TempDir()
+	if fs := osfile.FSType(base); isMemFS(fs) {
+		d, err := os.MkdirTemp("/var/tmp", "ringlog-bench-test-")
+		if err != nil {
+			t.Skipf("no disk-backed directory for durable workloads (%s is on %s): %v", base, fs, err)
+		}
+		t.Cleanup(func() { os.RemoveAll(d) })
+		if isMemFS(osfile.FSType(d)) {
+			t.Skipf("no disk-backed directory for durable workloads (%s and %s are in memory)", base, d)
+		}
+		base = d
+	}
+	endToEnd(t, base, "wal-")
+}
+
+// endToEnd runs the workloads whose names start with one of prefixes at
+// the test size, twice each, in a data directory under base, and checks
+// the table and the JSON rows.
+func endToEnd(t *testing.T, base string, prefixes ...string) {
+	t.Helper()
+	selected := func(name string) bool {
+		return slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(name, p) })
+	}
+	var res []string
+	for _, p := range prefixes {
+		res = append(res, regexp.QuoteMeta(p))
+	}
 	jsonPath := filepath.Join(t.TempDir(), "out.json")
-	status, stdout, stderr := runBench(t, "-size", "tiny", "-repeats", "2", "-dir", base, "-json", jsonPath, "-workloads", "^(pager|ring-spsc)-")
+	status, stdout, stderr := runBench(t, "-size", "tiny", "-repeats", "2", "-dir", base, "-json", jsonPath, "-workloads", "^("+strings.Join(res, "|")+")")
 	if status != 0 {
 		t.Fatalf("status %d\nstdout:\n%s\nstderr:\n%s", status, stdout, stderr)
 	}
@@ -144,7 +176,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	want := 0
 	for _, w := range registry.workloads {
-		if !strings.HasPrefix(w.name, "pager-") && !strings.HasPrefix(w.name, "ring-spsc-") {
+		if !selected(w.name) {
 			continue
 		}
 		if !strings.Contains(stdout, w.name) {
@@ -180,9 +212,14 @@ func TestEndToEnd(t *testing.T) {
 			} else if r["n"] != n || r["bytes"] != nbytes {
 				t.Errorf("%s %s: n=%v bytes=%v, other systems n=%v bytes=%v", w.name, s, r["n"], r["bytes"], n, nbytes)
 			}
-			if w.name == "pager-splice" {
+			if w.name == "pager-splice" || w.name == "wal-sync-8w" {
 				if v, _ := r["p99_us"].(float64); v <= 0 {
 					t.Errorf("%s %s: p99_us = %v, want > 0", w.name, s, r["p99_us"])
+				}
+			}
+			if w.name == "wal-sync-8w" {
+				if v, _ := r["records_per_sync"].(float64); v < 1 {
+					t.Errorf("%s %s: records_per_sync = %v, want at least 1", w.name, s, r["records_per_sync"])
 				}
 			}
 		}
@@ -313,6 +350,21 @@ func TestRegistry(t *testing.T) {
 		}
 		if w.durable {
 			t.Errorf("%s is durable; it issues no syncs", name)
+		}
+	}
+	for _, name := range []string{"wal-append-128b", "wal-append-1k", "wal-append-64k", "wal-sync-8w", "wal-replay-1k", "wal-open-replay-1k"} {
+		w := lookupWorkload(name)
+		if w == nil {
+			t.Fatalf("%s not registered", name)
+		}
+		if want := []string{"ringlog/remap", "ringlog/mmap", "ringlog/copy", "pebble"}; !slices.Equal(w.systems, want) {
+			t.Errorf("%s: systems %v, want %v", name, w.systems, want)
+		}
+		if w.baselineSystem() != "pebble" {
+			t.Errorf("%s: baseline %s, want pebble", name, w.baselineSystem())
+		}
+		if !w.durable {
+			t.Errorf("%s is not durable", name)
 		}
 	}
 }
