@@ -390,6 +390,28 @@ func (r *Ring) Raw(pos uint64, n int) ([]byte, error) {
 	return r.mem[p : p+n : p+n], nil
 }
 
+// ReadAt reads the bytes of positions [pos, pos+len(p)) from the file with
+// pread (at most two calls, split at the wrap), whatever they hold, without
+// touching the mapping. Recovery reads this way: on machines where the first
+// touch of each page of a fresh mapping is slow, large preads into a reused
+// buffer are faster (see the wal package doc for the figures).
+func (r *Ring) ReadAt(p []byte, pos uint64) error {
+	if uint64(len(p)) > r.capacity {
+		return fmt.Errorf("ring: read %s: %d bytes at position %d, capacity %d: %w", r.name, len(p), pos, r.capacity, ErrRange)
+	}
+	at := r.phys(pos)
+	first := min(len(p), int(r.capacity)-at)
+	if _, err := r.f.ReadAt(p[:first], int64(dataOff+at)); err != nil {
+		return fmt.Errorf("ring: read %s: %d bytes at offset %d: %w", r.name, first, dataOff+at, err)
+	}
+	if first < len(p) {
+		if _, err := r.f.ReadAt(p[first:], dataOff); err != nil {
+			return fmt.Errorf("ring: read %s: %d bytes at offset %d: %w", r.name, len(p)-first, dataOff, err)
+		}
+	}
+	return nil
+}
+
 // refresh rereads from the file, on a read-only Copy view, the pages under
 // view bytes [p, p+n) (the producer being another process, its commits
 // reach this heap copy only through the file). Both copies of a page map

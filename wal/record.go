@@ -62,8 +62,7 @@ func putRecord(dst []byte, h recordHeader, p []byte) int {
 	dst[22], dst[23] = 0, 0
 	copy(dst[headerSize:], p)
 	clear(dst[headerSize+len(p) : n])
-	crc := crc32.Update(crc32.Checksum(dst[4:headerSize], castagnoli), castagnoli, p)
-	le.PutUint32(dst[0:], crc)
+	le.PutUint32(dst[0:], crc32.Checksum(dst[4:headerSize+len(p)], castagnoli))
 	return n
 }
 

@@ -105,12 +105,45 @@ func (r Report) String() string {
 	return b.String()
 }
 
-// scanner walks the records of a log from its checkpoint.
+// scanner walks the records of a log from its checkpoint. It reads with
+// large preads into a reused buffer, not through the mapping: see
+// "Recovery" in the package doc for why.
 type scanner struct {
 	l      *Log
 	m      meta
 	limit  uint64 // no record may end past this (checkpoint + capacity)
 	maxRec int
+	buf    []byte // bytes of positions [bufAt, bufAt+len(buf))
+	bufAt  uint64
+	// replay receives every data record the scan keeps (Options.Replay).
+	replay func(pos uint64, data []byte) error
+}
+
+// scanChunk is the size of the scanner's reads.
+const scanChunk = 4 << 20
+
+// bytes returns the n bytes at pos, reading them if the buffer does not
+// hold them. The slice is valid until the next call.
+func (s *scanner) bytes(pos uint64, n int) ([]byte, error) {
+	if pos >= s.bufAt && pos+uint64(n) <= s.bufAt+uint64(len(s.buf)) {
+		off := int(pos - s.bufAt)
+		return s.buf[off : off+n], nil
+	}
+	want := uint64(max(n, scanChunk))
+	if room := s.limit - min(pos, s.limit); want > room {
+		want = max(room, uint64(n))
+	}
+	want = min(want, uint64(s.l.r.Capacity()))
+	if cap(s.buf) < int(want) {
+		s.buf = make([]byte, want)
+	}
+	s.buf = s.buf[:want]
+	if err := s.l.r.ReadAt(s.buf, pos); err != nil {
+		s.buf = s.buf[:0]
+		return nil, err
+	}
+	s.bufAt = pos
+	return s.buf[:n], nil
 }
 
 // epochs is the range of epochs a record at pos may carry.
@@ -122,12 +155,13 @@ func (s *scanner) epochs(pos uint64) (uint32, uint32) {
 }
 
 // record parses the record at pos: its header, its full bytes (header and
-// payload) and an error saying why it is not a valid record.
+// payload, valid until the next read) and an error saying why it is not a
+// valid record.
 func (s *scanner) record(pos uint64) (recordHeader, []byte, error) {
 	if pos+headerSize > s.limit {
 		return recordHeader{}, nil, errStale
 	}
-	hb, err := s.l.r.Raw(pos, headerSize)
+	hb, err := s.bytes(pos, headerSize)
 	if err != nil {
 		return recordHeader{}, nil, err
 	}
@@ -139,7 +173,7 @@ func (s *scanner) record(pos uint64) (recordHeader, []byte, error) {
 	if pos+uint64(recordSize(int(h.length))) > s.limit {
 		return h, nil, fmt.Errorf("%w: a record of %d bytes at %d runs past the end of the log space (%d)", errBadHeader, h.length, pos, s.limit)
 	}
-	rec, err := s.l.r.Raw(pos, headerSize+int(h.length))
+	rec, err := s.bytes(pos, headerSize+int(h.length))
 	if err != nil {
 		return h, nil, err
 	}
@@ -170,34 +204,70 @@ type scanResult struct {
 }
 
 // scan follows the chain of records from pos until one does not parse.
-func (s *scanner) scan(pos uint64) scanResult {
+// Records it keeps go to the replay function as they are found; members
+// of a batch only once the batch is complete.
+func (s *scanner) scan(pos uint64) (scanResult, error) {
 	// Everything before the scan's start was durable when it was written
 	// down as the checkpoint.
 	res := scanResult{end: pos, synced: pos}
-	pending, inBatch := 0, false
+	var batch []uint64 // positions of the members of an open batch
+	inBatch := false
 	for {
 		h, rec, err := s.record(pos)
 		if err == nil && h.typ != typeData && inBatch {
 			err = fmt.Errorf("%w: a type %d record inside a batch", errBadHeader, h.typ)
 		}
 		if err != nil {
-			res.stopAt, res.stopErr, res.openBatch, res.pending = pos, err, inBatch, pending
-			return res
+			res.stopAt, res.stopErr, res.openBatch, res.pending = pos, err, inBatch, len(batch)
+			return res, nil
 		}
+		at := pos
 		pos += uint64(recordSize(int(h.length)))
 		switch h.typ {
 		case typeSync:
 			res.synced = max(res.synced, binary.LittleEndian.Uint64(rec[headerSize:]))
 		case typeData:
-			pending++
 			inBatch = h.flags&flagMore != 0
+			if inBatch || len(batch) > 0 {
+				batch = append(batch, at)
+			} else if s.replay != nil {
+				if err := s.replay(at, rec[headerSize:]); err != nil {
+					return res, err
+				}
+			}
 		}
 		if !inBatch {
 			res.end = pos
-			res.records += pending
-			pending = 0
+			switch {
+			case len(batch) > 0:
+				res.records += len(batch)
+				if err := s.replayBatch(batch); err != nil {
+					return res, err
+				}
+				batch = batch[:0]
+			case h.typ == typeData:
+				res.records++
+			}
 		}
 	}
+}
+
+// replayBatch hands the members of a complete batch to the replay
+// function, reading them again (a batch may be larger than the buffer).
+func (s *scanner) replayBatch(batch []uint64) error {
+	if s.replay == nil {
+		return nil
+	}
+	for _, at := range batch {
+		_, rec, err := s.record(at)
+		if err != nil {
+			return err
+		}
+		if err := s.replay(at, rec[headerSize:]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // markersAfter looks past a stop for valid sync markers: proof of how far
@@ -206,16 +276,21 @@ func (s *scanner) scan(pos uint64) scanResult {
 // position, so one comparison per 8 bytes skips everything else.
 func (s *scanner) markersAfter(from uint64) (synced uint64, records int, lastEnd uint64) {
 	for base := from + align; base+headerSize <= s.limit; {
-		n := int(min(s.limit-base, uint64(s.l.r.Capacity())/2))
-		win, err := s.l.r.Raw(base, n)
+		n := int(min(s.limit-base, scanChunk))
+		if n < headerSize {
+			break
+		}
+		win, err := s.bytes(base, n)
 		if err != nil {
 			return
 		}
+		var hits []uint64
 		for i := 0; i+headerSize <= len(win); i += align {
-			pos := base + uint64(i)
-			if binary.LittleEndian.Uint64(win[i+8:i+16]) != pos {
-				continue
+			if pos := base + uint64(i); binary.LittleEndian.Uint64(win[i+8:i+16]) == pos {
+				hits = append(hits, pos)
 			}
+		}
+		for _, pos := range hits { // record() may read over the window
 			h, rec, err := s.record(pos)
 			if err != nil {
 				continue
@@ -228,23 +303,33 @@ func (s *scanner) markersAfter(from uint64) (synced uint64, records int, lastEnd
 			lastEnd = pos + uint64(recordSize(int(h.length)))
 		}
 		base += uint64(n - n%align)
-		if n < headerSize {
-			break
-		}
 	}
 	return synced, records, lastEnd
 }
 
 // nextRecord finds the first valid record after from (salvage).
 func (s *scanner) nextRecord(from uint64) (uint64, bool) {
-	for pos := from + align; pos+headerSize <= s.limit; pos += align {
-		hb, err := s.l.r.Raw(pos, headerSize)
-		if err != nil || binary.LittleEndian.Uint64(hb[8:]) != pos {
-			continue
+	for base := from + align; base+headerSize <= s.limit; {
+		n := int(min(s.limit-base, scanChunk))
+		if n < headerSize {
+			break
 		}
-		if _, _, err := s.record(pos); err == nil {
-			return pos, true
+		win, err := s.bytes(base, n)
+		if err != nil {
+			return 0, false
 		}
+		var hits []uint64
+		for i := 0; i+headerSize <= len(win); i += align {
+			if pos := base + uint64(i); binary.LittleEndian.Uint64(win[i+8:i+16]) == pos {
+				hits = append(hits, pos)
+			}
+		}
+		for _, pos := range hits {
+			if _, _, err := s.record(pos); err == nil {
+				return pos, true
+			}
+		}
+		base += uint64(n - n%align)
 	}
 	return 0, false
 }
@@ -257,7 +342,7 @@ func (l *Log) recover() error {
 	m := l.mu.meta
 	l.mu.Unlock()
 	mode := l.opts.Recovery
-	s := &scanner{l: l, m: m, limit: m.checkpoint + uint64(l.r.Capacity()), maxRec: l.maxRec}
+	s := &scanner{l: l, m: m, limit: m.checkpoint + uint64(l.r.Capacity()), maxRec: l.maxRec, replay: l.opts.Replay}
 	rep := Report{Mode: mode, Checkpoint: m.checkpoint}
 	fail := func(pos uint64, format string, args ...any) error {
 		return fmt.Errorf("wal: open %s: record at position %d (file offset %d): %s: %w",
@@ -281,7 +366,10 @@ func (l *Log) recover() error {
 	pos := m.checkpoint
 	var res scanResult
 	for {
-		res = s.scan(pos)
+		var err error
+		if res, err = s.scan(pos); err != nil {
+			return fmt.Errorf("wal: open %s: replay: %w", l.name, err)
+		}
 		rep.Records += res.records
 		rep.Synced = max(rep.Synced, res.synced)
 		var later, dropEnd uint64

@@ -29,7 +29,8 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of the re
 //	crash                       flush, then lose the process (no Close)
 //	zero pos=P n=N              zero N bytes of the data area at position P
 //	flip pos=P                  flip one bit of the byte at position P
-//	reopen [mode=M]             open again with recovery mode M
+//	reopen [mode=M]             open again with recovery mode M, and print
+//	                            what Options.Replay received
 //	read                        read every record from the checkpoint
 //
 // go test ./wal -run RecoveryScripts -rewrite regenerates the outputs.
@@ -256,14 +257,26 @@ func (st *scriptState) run(line string) string {
 				mode = m
 			}
 		}
-		l, err := Open(st.path, &Options{Backend: st.b, Recovery: mode, Sync: SyncNever})
+		var replayed int
+		var first, last uint64
+		h := crc32.NewIEEE()
+		replay := func(pos uint64, data []byte) error {
+			if replayed == 0 {
+				first = pos
+			}
+			last = pos
+			replayed++
+			h.Write(data)
+			return nil
+		}
+		l, err := Open(st.path, &Options{Backend: st.b, Recovery: mode, Sync: SyncNever, Replay: replay})
 		if err != nil {
 			st.l = nil
 			return "error: " + st.clean(err.Error())
 		}
 		l.batchForTest = true
 		st.l = l
-		return st.clean(l.Report().String())
+		return st.clean(l.Report().String()) + fmt.Sprintf("\nreplayed %d records at %d..%d, content crc %08x", replayed, first, last, h.Sum32())
 	case "read":
 		if st.l == nil {
 			return "error: the log is not open"

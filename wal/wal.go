@@ -75,6 +75,14 @@ type Options struct {
 	// BufferSize is the size of the staging buffer that appends are
 	// copied into and that the log writes with one pwrite; 0 means 1 MiB.
 	BufferSize int
+	// Replay, if set, receives every record recovery keeps, in order,
+	// during Open: the one pass a storage engine needs at startup, with
+	// every checksum verified once. data is valid only during the call
+	// (it is a buffer recovery reuses). An error from Replay fails Open.
+	// If Open fails for another reason (damage in synced data), Replay
+	// may already have received the records before the damage: discard
+	// them.
+	Replay func(pos uint64, data []byte) error
 }
 
 const (
