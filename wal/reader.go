@@ -26,6 +26,8 @@ type Reader struct {
 	pos     uint64 // next record
 	cur     []byte
 	curPos  uint64
+	win     []byte // bytes of positions [winAt, winAt+len(win)) of the mapping
+	winAt   uint64
 	curRec  []byte // the whole current record (invariant builds re-check it)
 	err     error
 	epoch   uint32
@@ -92,7 +94,7 @@ func (rd *Reader) Seek(pos uint64) error {
 }
 
 func (rd *Reader) seek(pos uint64) error {
-	rd.cur, rd.curRec, rd.err = nil, nil, nil
+	rd.cur, rd.curRec, rd.err, rd.win = nil, nil, nil, nil
 	if pos < rd.l.r.Head() {
 		if _, err := rd.header(pos); err != nil {
 			if errors.Is(err, ErrCorrupt) {
@@ -114,12 +116,38 @@ func (rd *Reader) limit() uint64 {
 	return rd.l.Written()
 }
 
+// window returns the n bytes at pos from the reader's window onto the
+// mapping, taking a new window (up to 4 MiB, up to limit) when they lie
+// outside it: one call into the ring for many records.
+func (rd *Reader) window(pos uint64, n int, limit uint64) ([]byte, error) {
+	if pos >= rd.winAt && pos+uint64(n) <= rd.winAt+uint64(len(rd.win)) {
+		off := int(pos - rd.winAt)
+		return rd.win[off : off+n], nil
+	}
+	w := max(n, int(min(limit-min(pos, limit), readWindow)))
+	b, err := rd.l.r.Slice(pos, w)
+	if err != nil {
+		rd.win = nil
+		return nil, fmt.Errorf("wal: read %s at position %d: %w", rd.l.name, pos, err)
+	}
+	rd.win, rd.winAt = b, pos
+	return b[:n], nil
+}
+
+// readWindow bounds a reader's window onto the mapping.
+const readWindow = 4 << 20
+
 // header parses the header of the record at pos.
 func (rd *Reader) header(pos uint64) (recordHeader, error) {
 	hb, err := rd.l.r.Slice(pos, headerSize)
 	if err != nil {
 		return recordHeader{}, fmt.Errorf("wal: read %s at position %d: %w", rd.l.name, pos, err)
 	}
+	return rd.parse(pos, hb)
+}
+
+// parse checks the header bytes hb of the record at pos.
+func (rd *Reader) parse(pos uint64, hb []byte) (recordHeader, error) {
 	lo, hi := rd.epoch, rd.epoch
 	if pos < rd.epochAt {
 		lo, hi = 1, rd.epoch-1
@@ -148,16 +176,22 @@ func (rd *Reader) Next() bool {
 		}
 	}
 	rd.cur, rd.curRec = nil, nil
+	limit := rd.limit()
 	for {
-		if rd.pos >= rd.limit() {
+		if rd.pos >= limit {
 			return false
 		}
-		h, err := rd.header(rd.pos)
+		hb, err := rd.window(rd.pos, headerSize, limit)
 		if err != nil {
 			rd.err = err
 			return false
 		}
-		rec, err := rd.l.r.Slice(rd.pos, headerSize+int(h.length))
+		h, err := rd.parse(rd.pos, hb)
+		if err != nil {
+			rd.err = err
+			return false
+		}
+		rec, err := rd.window(rd.pos, headerSize+int(h.length), limit)
 		if err == nil {
 			err = checkRecord(rec)
 		}

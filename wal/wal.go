@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -557,8 +558,9 @@ func (l *Log) end() (uint64, error) {
 // once. Starting the next sync with only the records that arrived during
 // the last one would split the writers into groups that alternate (8
 // writers, 4 records per sync). So before a sync the flusher waits until
-// as many records are staged as the last sync covered, but no longer than
-// a quarter of the last sync's duration (at most 200µs): a single writer
+// as many records are staged as the most any of the last 16 syncs
+// covered (about the number of writers waiting), but no longer than a
+// quarter of the last sync's duration (at most 200µs): a single writer
 // never waits, and no writer waits longer than a fraction of a sync.
 func (l *Log) flusher() {
 	defer close(l.done)
@@ -566,7 +568,8 @@ func (l *Log) flusher() {
 	if l.syncTimer != nil {
 		tick = l.syncTimer.C
 	}
-	var lastCovered, sinceSync int // records the last sync covered; written since
+	var covered [16]int // records each of the last 16 syncs covered
+	var nsyncs, sinceSync int
 	var lastSync time.Duration
 	spare := make([]byte, 0, l.opts.BufferSize)
 	for {
@@ -579,9 +582,9 @@ func (l *Log) flusher() {
 		for {
 			l.lockFlusher()
 			if l.mu.syncReq || timed || l.opts.Sync == SyncAlways {
-				if lastCovered > 1 && l.mu.records > 0 && l.mu.records < lastCovered {
+				if want := slices.Max(covered[:]); want > 1 && l.mu.records > 0 && l.mu.records < want {
 					l.mu.Unlock()
-					l.gather(lastCovered, min(lastSync/4, 200*time.Microsecond))
+					l.gather(want, min(lastSync/4, 200*time.Microsecond))
 					l.lockFlusher()
 				}
 			}
@@ -616,7 +619,8 @@ func (l *Log) flusher() {
 			}
 			sinceSync += records
 			if syncNow {
-				lastCovered, sinceSync, lastSync = sinceSync, 0, time.Since(t0)
+				covered[nsyncs%len(covered)] = sinceSync
+				nsyncs, sinceSync, lastSync = nsyncs+1, 0, time.Since(t0)
 			}
 			if len(buf) > 0 {
 				spare = buf[:0]
