@@ -167,12 +167,19 @@ func TestCopySyncVsReserveFill(t *testing.T) {
 	}
 }
 
+// needShared skips tests of read-only handles where the header region
+// cannot be shared memory.
+func needShared(t *testing.T) {
+	t.Helper()
+	if err := pager.Available(pager.Mmap); err != nil {
+		t.Skipf("read-only handles need shared memory, which this build cannot map: %v", err)
+	}
+}
+
 // openReader opens a second, read-only handle: what another process does.
 func openReader(t *testing.T, path string) *Ring {
 	t.Helper()
-	if pager.Available(pager.Mmap) != nil {
-		t.Skip("read-only handles need shared memory")
-	}
+	needShared(t)
 	ro, err := Open(path, &Options{ReadOnly: true, Backend: pager.Mmap})
 	if err != nil {
 		t.Fatal(err)
@@ -182,6 +189,7 @@ func openReader(t *testing.T, path string) *Ring {
 }
 
 func TestReadOnlyPinHolds(t *testing.T) {
+	needShared(t)
 	r, path := create(t, pager.Mmap, testCap)
 	ro := openReader(t, path)
 	want := pattern(1, 1000)
@@ -214,6 +222,7 @@ func TestReadOnlyPinHolds(t *testing.T) {
 }
 
 func TestTwoHandlesOneName(t *testing.T) {
+	needShared(t)
 	r, path := create(t, pager.Mmap, testCap)
 	ro := openReader(t, path)
 	c, err := ro.Consumer("c", nil)
@@ -270,6 +279,7 @@ func TestTwoHandlesOneName(t *testing.T) {
 // on writing; the registration must then start where the producer's
 // writes leave the bytes intact.
 func TestRegistrationRacesProducer(t *testing.T) {
+	needShared(t)
 	r, path := create(t, pager.Mmap, testCap)
 	ro := openReader(t, path)
 	produce(t, r, pattern(9, 1000))
@@ -308,6 +318,7 @@ func TestRegistrationRacesProducer(t *testing.T) {
 }
 
 func TestReadOnlyConsumerOfCopyProducer(t *testing.T) {
+	needShared(t)
 	r, path := create(t, pager.Copy, testCap)
 	for i := 0; i < 3; i++ {
 		produce(t, r, make([]byte, testCap)) // heap only
@@ -329,6 +340,7 @@ func TestReadOnlyConsumerOfCopyProducer(t *testing.T) {
 }
 
 func TestSetHeadVisibility(t *testing.T) {
+	needShared(t)
 	r, path := create(t, pager.Copy, testCap)
 	ro := openReader(t, path)
 	c, err := ro.Consumer("x", nil)

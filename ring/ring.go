@@ -658,6 +658,11 @@ func (r *Ring) Close() error {
 	if !r.readOnly {
 		r.liveWriter.CompareAndSwap(r.token, 0)
 	}
+	// Detaching changed slots: on a heap (Copy) header region they reach
+	// the file only this way.
+	if e := r.ctl.WriteBack(slotsOff, dataOff-slotsOff); err == nil && !r.readOnly {
+		err = e
+	}
 	r.mu.Unlock()
 	for _, c := range []interface{ Close() error }{r.data, r.ctl, r.live, r.liveFile, r.f} {
 		if e := c.Close(); err == nil {
