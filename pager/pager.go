@@ -408,6 +408,13 @@ func (v *View) Bytes(off, n int) ([]byte, error) {
 	return v.mem[off : off+n : off+n], nil
 }
 
+// Memory returns the whole view as one slice without checking what is
+// mapped, for layers that track their own mappings (a ring whose slots come
+// and go). Touching a page that is not mapped faults: on the mapped
+// backends it is PROT_NONE, so a stray access is caught at once rather than
+// reading stale bytes. The same lifetime as Bytes applies, page by page.
+func (v *View) Memory() []byte { return v.mem }
+
 // ReadAt copies view bytes at off into p. It runs under the fault guard: a
 // page that cannot be read (the file shrank under the mapping, an I/O
 // error) gives a *FaultError instead of killing the process.

@@ -404,8 +404,10 @@ func (c *Consumer) checkOverrun(what string) error {
 
 // Peek returns the committed bytes the consumer has not released, as one
 // slice of the mapping starting at the returned position (at most the
-// capacity, also when they wrap). It does not wait: the slice is empty if
-// there is nothing new (see Wait). The slice stays valid, and its bytes
+// capacity, also when they wrap; in the growing layout at least a segment's
+// worth, up to the end of the view's mirror: release and Peek again for
+// the rest). It does not wait: the slice is empty if there is nothing new
+// (see Wait). The slice stays valid, and its bytes
 // unchanged, until the consumer releases past them or is closed, because
 // the producer never overwrites what a retaining consumer has not
 // released; for lossy consumers see ConsumerOptions, for truncation see
@@ -418,6 +420,9 @@ func (c *Consumer) Peek() ([]byte, uint64, error) {
 	if err := c.checkOverrun("peek"); err != nil {
 		return nil, 0, err
 	}
+	if err := c.r.syncSegments(); err != nil {
+		return nil, 0, err
+	}
 	pos := c.s.pos().Load()
 	head := c.r.Head()
 	if head <= pos {
@@ -428,6 +433,9 @@ func (c *Consumer) Peek() ([]byte, uint64, error) {
 		return nil, pos, fmt.Errorf("ring: %s of %s: position %d is %d bytes behind head %d: %w", c.who(), c.r.name, pos, n, head, ErrOverrun)
 	}
 	p := c.r.phys(pos)
+	// The view is contiguous up to the end of its mirror: in the growing
+	// layout that may be short of the head (release, then Peek again).
+	n = min(n, c.r.capacity+c.r.span-uint64(p))
 	if err := c.r.refresh(p, int(n)); err != nil {
 		return nil, pos, err
 	}

@@ -34,7 +34,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // header is the durable description of a ring, stored twice.
 type header struct {
 	seq      uint64 // bumped by every header write; the newer valid copy wins
-	capacity uint64 // C: bytes of the data area
+	capacity uint64 // C: bytes of the data area (growing layout: of the view)
+	segUnits uint32 // growing layout: segment size in 64 KiB units; 0: bounded
 	head     uint64 // committed bytes, all synced, at the time of the write
 	tail     uint64 // oldest byte retained at the time of the write
 	userData []byte // opaque bytes for the layer above (at most maxUserData)
@@ -62,6 +63,7 @@ func (h *header) encode() []byte {
 	le.PutUint64(b[48:], h.head)
 	le.PutUint64(b[56:], h.tail)
 	le.PutUint32(b[64:], uint32(len(h.userData)))
+	le.PutUint32(b[68:], h.segUnits)
 	copy(b[userDataOff:], h.userData)
 	le.PutUint32(b[crcOff:], crc32.Checksum(b[:crcOff], castagnoli))
 	return b
@@ -103,6 +105,10 @@ func decodeHeader(b []byte) (*header, error) {
 		return nil, fmt.Errorf("%w: capacity %d (want a positive multiple of %d, at most %d)", errBadField, h.capacity, layoutAlign, uint64(maxCapacity))
 	case h.head > maxPosition || h.tail > h.head || h.head-h.tail > h.capacity:
 		return nil, fmt.Errorf("%w: tail %d and head %d for capacity %d", errBadField, h.tail, h.head, h.capacity)
+	}
+	h.segUnits = le.Uint32(b[68:])
+	if S := uint64(h.segUnits) * layoutAlign; h.segUnits != 0 && (S > maxSegmentSize || h.capacity%S != 0 || h.capacity/S < 2) {
+		return nil, fmt.Errorf("%w: segments of %d bytes for a capacity of %d", errBadField, S, h.capacity)
 	}
 	n := le.Uint32(b[64:])
 	if n > maxUserData {
@@ -160,6 +166,7 @@ const (
 	liveWriter  = 40 // uint64: token of the producer, 0 if none
 	liveRegLock = 48 // uint64: token of the handle registering a slot
 	liveLimit   = 56 // uint64: how far the producer may write without looking again
+	liveSegGen  = 64 // uint64: bumped when the producer moves segments (growing layout)
 )
 
 // validName reports whether name can be stored in a slot.

@@ -17,7 +17,8 @@ import (
 // waits leaves the ring as it was. Reservations are for one producer at a
 // time: another Reserve or Write before Commit or Cancel gets ErrReserved.
 //
-// n may be up to the capacity; larger is ErrTooLarge.
+// n may be up to Span (the capacity, or in the growing layout the segment
+// size); larger is ErrTooLarge.
 func (r *Ring) Reserve(ctx context.Context, n int) ([]byte, error) {
 	if ctx == nil {
 		panic("ring: Reserve with a nil context")
@@ -47,8 +48,8 @@ func (r *Ring) beginProduce(what string, n int) error {
 	if r.readOnly {
 		return fmt.Errorf("ring: %s %s: %w", what, r.name, ErrReadOnly)
 	}
-	if n < 0 || uint64(n) > r.capacity {
-		return fmt.Errorf("ring: %s %s: %d bytes in a ring of %d: %w", what, r.name, n, r.capacity, ErrTooLarge)
+	if n < 0 || uint64(n) > r.span {
+		return fmt.Errorf("ring: %s %s: %d bytes, at most %d in one span: %w", what, r.name, n, r.span, ErrTooLarge)
 	}
 	if !r.prod.CompareAndSwap(prodIdle, prodBusy) {
 		if r.prod.Load() == prodClosed {
@@ -125,7 +126,7 @@ func (r *Ring) write(ctx context.Context, p []byte) (uint64, error) {
 		copy(r.mem[at:], p)
 		r.mirrorRange(at, n)
 	}
-	if err := r.pwrite(p, at); err != nil {
+	if err := r.pwriteAt(p, head); err != nil {
 		return 0, err
 	}
 	r.publish(head + uint64(n))
@@ -138,27 +139,25 @@ func (r *Ring) write(ctx context.Context, p []byte) (uint64, error) {
 	return head, nil
 }
 
-// pwrite writes p at first-copy offset at of the data area, split at the
-// end of the data area.
-func (r *Ring) pwrite(p []byte, at int) error {
-	first := min(len(p), int(r.capacity)-at)
-	if _, err := r.f.WriteAt(p[:first], int64(dataOff+at)); err != nil {
-		return fmt.Errorf("ring: write %s: %d bytes at offset %d: %w", r.name, first, dataOff+at, err)
-	}
-	if first < len(p) {
-		if _, err := r.f.WriteAt(p[first:], dataOff); err != nil {
-			return fmt.Errorf("ring: write %s: %d bytes at offset %d: %w", r.name, len(p)-first, dataOff, err)
+// pwriteAt writes p as the bytes of positions [pos, pos+len(p)): one
+// pwrite per piece that is contiguous in the file (two at the wrap of the
+// bounded layout; one per segment in the growing one).
+func (r *Ring) pwriteAt(p []byte, pos uint64) error {
+	return r.fileChunks(pos, len(p), func(at int64, off, m int) error {
+		if _, err := r.f.WriteAt(p[off:off+m], at); err != nil {
+			return fmt.Errorf("ring: write %s: %d bytes at offset %d: %w", r.name, m, at, err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
-// mirrorRange copies the n bytes written at first-copy offset p (possibly
-// running into the second copy) so that both copies of the data area hold
-// them: the Copy backend has no aliasing.
+// mirrorRange copies the n bytes written at view offset p (possibly
+// running into the mirror after the end) so that both copies hold them:
+// the Copy backend has no aliasing. The view is C bytes and then a mirror
+// of its first Span bytes.
 func (r *Ring) mirrorRange(p, n int) {
-	C := int(r.capacity)
-	if end := min(p+n, C); end > p {
+	C, span := int(r.capacity), int(r.span)
+	if end := min(p+n, span); end > p {
 		copy(r.mem[C+p:C+end], r.mem[p:end])
 	}
 	if p+n > C {
@@ -200,7 +199,7 @@ func (r *Ring) waitSpace(ctx context.Context, n int) error {
 	backoff := 50 * time.Microsecond
 	for {
 		end := r.head.Load() + uint64(n)
-		if end <= r.limit.Load() && r.regGen.Load() == r.seenGen.Load() {
+		if end <= r.limit.Load() && r.regGen.Load() == r.seenGen.Load() && (r.seg == nil || end <= r.seg.mappedEnd.Load()) {
 			if invariants.Enabled {
 				r.checkLimit(end)
 			}
@@ -252,11 +251,18 @@ func (r *Ring) rescan(end uint64) (uint64, error) {
 	if r.mu.closed {
 		return 0, fmt.Errorf("ring: %s: %w", r.name, ErrClosed)
 	}
-	var limit uint64
+	var limit, tail uint64
 	for {
 		gen := r.regGen.Load()
-		tail := r.tailLocked(r.head.Load())
-		limit = min(tail+r.capacity, r.detachLaggardsLocked(end))
+		tail = r.tailLocked(r.head.Load())
+		room := tail + r.capacity
+		if r.seg != nil {
+			// A slot takes a segment for a new lap only once every byte
+			// of its last one is released: a consumer may still read the
+			// rest of it through the slot.
+			room -= tail % r.seg.size
+		}
+		limit = min(room, r.detachLaggardsLocked(end))
 		r.liveLimit.Store(limit)
 		if r.regGen.Load() == gen {
 			r.limit.Store(limit)
@@ -266,6 +272,10 @@ func (r *Ring) rescan(end uint64) (uint64, error) {
 	}
 	if end > limit {
 		if err := r.flushLocked(); err != nil {
+			return 0, err
+		}
+	} else if r.seg != nil {
+		if err := r.ensureSegmentsLocked(r.head.Load(), end, tail); err != nil {
 			return 0, err
 		}
 	}
@@ -278,7 +288,11 @@ func (r *Ring) rescan(end uint64) (uint64, error) {
 func (r *Ring) checkLimit(end uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if tail := r.tailLocked(r.head.Load()); end > tail+r.capacity {
+	tail := r.tailLocked(r.head.Load())
+	if r.seg != nil {
+		tail -= tail % r.seg.size
+	}
+	if end > tail+r.capacity {
 		panic(fmt.Sprintf("ring: %s: producer may write up to %d, but position %d is retained (capacity %d)", r.name, end, tail, r.capacity))
 	}
 }
@@ -349,10 +363,13 @@ func (r *Ring) flushLocked() error {
 	if !r.mirror || r.mu.dirtyFrom >= head {
 		return nil
 	}
-	from := max(r.mu.dirtyFrom, r.tailLocked(head))
-	at := r.phys(from)
-	if err := r.pwrite(r.mem[at:at+int(head-from)], at); err != nil {
-		return err
+	for from := max(r.mu.dirtyFrom, r.tailLocked(head)); from < head; {
+		n := int(min(head-from, r.span))
+		at := r.phys(from)
+		if err := r.pwriteAt(r.mem[at:at+n], from); err != nil {
+			return err
+		}
+		from += uint64(n)
 	}
 	r.mu.dirtyFrom = head
 	r.shareHead(head)
@@ -364,8 +381,11 @@ func (r *Ring) flushLocked() error {
 // consumer whose position is at or before pos) for as long as it uses the
 // slice, since released bytes may be overwritten.
 func (r *Ring) Slice(pos uint64, n int) ([]byte, error) {
+	if err := r.syncSegments(); err != nil {
+		return nil, err
+	}
 	head := r.Head()
-	if n < 0 || uint64(n) > r.capacity || pos > head || head-pos < uint64(n) || head-pos > r.capacity {
+	if n < 0 || uint64(n) > r.span || pos > head || head-pos < uint64(n) || head-pos > r.capacity {
 		return nil, fmt.Errorf("ring: %s: %d bytes at position %d, head %d, capacity %d: %w", r.name, n, pos, head, r.capacity, ErrRange)
 	}
 	p := r.phys(pos)
@@ -380,8 +400,14 @@ func (r *Ring) Slice(pos uint64, n int) ([]byte, error) {
 // past the head recorded in the header to find where the data really ends.
 // Bytes outside [Tail, Head] may change at any time.
 func (r *Ring) Raw(pos uint64, n int) ([]byte, error) {
-	if n < 0 || uint64(n) > r.capacity {
-		return nil, fmt.Errorf("ring: %s: %d bytes at position %d, capacity %d: %w", r.name, n, pos, r.capacity, ErrRange)
+	if err := r.syncSegments(); err != nil {
+		return nil, err
+	}
+	if n < 0 || uint64(n) > r.span {
+		return nil, fmt.Errorf("ring: %s: %d bytes at position %d, span %d: %w", r.name, n, pos, r.span, ErrRange)
+	}
+	if r.seg != nil && (r.segmentAt(pos) < 0 || r.segmentAt(pos+uint64(max(n, 1))-1) < 0) {
+		return nil, fmt.Errorf("ring: %s: position %d lies in no segment: %w", r.name, pos, ErrRange)
 	}
 	p := r.phys(pos)
 	if err := r.refresh(p, n); err != nil {
@@ -396,20 +422,18 @@ func (r *Ring) Raw(pos uint64, n int) ([]byte, error) {
 // touch of each page of a fresh mapping is slow, large preads into a reused
 // buffer are faster (see the wal package doc for the figures).
 func (r *Ring) ReadAt(p []byte, pos uint64) error {
+	if err := r.syncSegments(); err != nil {
+		return err
+	}
 	if uint64(len(p)) > r.capacity {
 		return fmt.Errorf("ring: read %s: %d bytes at position %d, capacity %d: %w", r.name, len(p), pos, r.capacity, ErrRange)
 	}
-	at := r.phys(pos)
-	first := min(len(p), int(r.capacity)-at)
-	if _, err := r.f.ReadAt(p[:first], int64(dataOff+at)); err != nil {
-		return fmt.Errorf("ring: read %s: %d bytes at offset %d: %w", r.name, first, dataOff+at, err)
-	}
-	if first < len(p) {
-		if _, err := r.f.ReadAt(p[first:], dataOff); err != nil {
-			return fmt.Errorf("ring: read %s: %d bytes at offset %d: %w", r.name, len(p)-first, dataOff, err)
+	return r.fileChunks(pos, len(p), func(at int64, off, m int) error {
+		if _, err := r.f.ReadAt(p[off:off+m], at); err != nil {
+			return fmt.Errorf("ring: read %s: %d bytes at offset %d: %w", r.name, m, at, err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // refresh rereads from the file, on a read-only Copy view, the pages under
@@ -422,7 +446,7 @@ func (r *Ring) refresh(p, n int) error {
 		return nil
 	}
 	ps := pager.PageSize
-	lo, hi := p/ps*ps, min((p+n+ps-1)/ps*ps, 2*int(r.capacity))
+	lo, hi := p/ps*ps, min((p+n+ps-1)/ps*ps, int(r.capacity+r.span))
 	if err := r.data.Reload(lo, hi-lo); err != nil {
 		return fmt.Errorf("ring: %s: %w", r.name, err)
 	}
@@ -447,8 +471,15 @@ func (r *Ring) rewrite(from, to uint64) error {
 	if from > to || to > head || to-from > r.capacity {
 		return fmt.Errorf("ring: rewrite %s: positions [%d, %d) with head %d: %w", r.name, from, to, head, ErrRange)
 	}
-	at := r.phys(from)
-	return r.pwrite(r.mem[at:at+int(to-from)], at)
+	for from < to {
+		n := int(min(to-from, r.span))
+		at := r.phys(from)
+		if err := r.pwriteAt(r.mem[at:at+n], from); err != nil {
+			return err
+		}
+		from += uint64(n)
+	}
+	return nil
 }
 
 // Overwrite writes p at position pos, which must lie inside [Tail, Head]
@@ -502,9 +533,20 @@ func (r *Ring) SetHead(pos uint64) error {
 		if tail := r.tailLocked(head); pos > tail && pos-tail > r.capacity {
 			return fmt.Errorf("ring: set head of %s to %d: %d bytes from the tail %d, capacity %d: %w", r.name, pos, pos-tail, tail, r.capacity, ErrRange)
 		}
+		if r.seg != nil {
+			for p := head - head%r.seg.size; p < pos; p += r.seg.size {
+				if r.segmentAt(max(p, head)) < 0 {
+					return fmt.Errorf("ring: set head of %s to %d: position %d lies in no segment: %w", r.name, pos, max(p, head), ErrRange)
+				}
+			}
+		}
 	}
 	r.clampSlotsLocked(pos, false)
 	r.head.Store(pos)
+	if r.seg != nil {
+		// Positions from here on are checked against the segments again.
+		r.seg.mappedEnd.Store(pos - pos%r.seg.size)
+	}
 	if r.mirror {
 		// Committed bytes not yet written back stay owed up to pos; bytes
 		// found past a clean head were read from the file, so are clean.

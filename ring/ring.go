@@ -45,6 +45,7 @@ var (
 	ErrUnsupported   = errors.New("ring: not supported with this backend")
 	ErrConcurrentUse = errors.New("ring: handle used from two goroutines at once")
 	errBadOptionsCap = errors.New("ring: capacity must be a positive multiple of 64 KiB")
+	errBadOptionsSeg = errors.New("ring: segment size must be a multiple of 64 KiB, at most 1 GiB, dividing the capacity at least twice")
 )
 
 // Options configure Create and Open. The zero value opens an existing ring
@@ -70,6 +71,14 @@ type Options struct {
 	// UserData is stored in the header on Create (at most 1 KiB); the
 	// layer above keeps its own small durable state there.
 	UserData []byte
+	// Layout picks the bounded or the growing layout (Create only). In the
+	// growing layout Capacity is the most the ring may retain (default
+	// 4 GiB; it is reserved address space, and the page table of the view
+	// costs 8 bytes of memory per 4 KiB of it) and SegmentSize (default
+	// 64 MiB, a multiple of 64 KiB) the unit the file grows by and the
+	// longest span one slice can hold.
+	Layout      Layout
+	SegmentSize int64
 }
 
 // Producer states (Ring.prod). A producer call claims the state, so Close
@@ -94,12 +103,15 @@ type Ring struct {
 	data     *pager.View
 	mem      []byte
 	mirror   bool // data on the Copy backend: wrapped bytes are copied by hand
+	span     uint64    // the longest span one slice holds: C, or the segment size
+	seg      *segments // growing layout, nil for bounded
 	info     OpenInfo
 	hdrHead  uint64 // the head the header recorded at open
 
 	// Words in the shared live page.
-	liveHead, liveSynced, regGen, liveLimit, liveWriter, regLock *atomic.Uint64
-	deadWriter                                                   uint64 // a writer token found dead at open
+	liveHead, liveSynced, regGen, liveLimit, liveWriter, regLock, segGen *atomic.Uint64
+	deadWriter uint64 // a writer token found dead at open
+	seenSegGen atomic.Uint64
 
 	// headp and syncedp point at the committed and synced positions: Go
 	// heap words for the producer (and after Close), the live words for a
@@ -153,6 +165,20 @@ type OpenInfo struct {
 // existing file.
 func Create(path string, opts *Options) (*Ring, error) {
 	o := optionsOf(opts)
+	var segUnits uint32
+	if o.Layout == Growing {
+		if o.Capacity == 0 {
+			o.Capacity = defaultGrowingCap
+		}
+		if o.SegmentSize == 0 {
+			o.SegmentSize = min(defaultSegmentSize, o.Capacity/2)
+		}
+		S := o.SegmentSize
+		if S <= 0 || S%layoutAlign != 0 || S > maxSegmentSize || o.Capacity%S != 0 || o.Capacity/S < 2 {
+			return nil, fmt.Errorf("ring: create %s: segments of %d bytes for a capacity of %d: %w", path, S, o.Capacity, errBadOptionsSeg)
+		}
+		segUnits = uint32(S / layoutAlign)
+	}
 	if o.Capacity <= 0 || o.Capacity%layoutAlign != 0 || o.Capacity > maxCapacity {
 		return nil, fmt.Errorf("ring: create %s: capacity %d: %w", path, o.Capacity, errBadOptionsCap)
 	}
@@ -183,6 +209,9 @@ func Create(path string, opts *Options) (*Ring, error) {
 		return fail(err)
 	}
 	size := int64(dataOff) + o.Capacity
+	if segUnits != 0 {
+		size = dataOff // segments are added as they are needed
+	}
 	if err := osfile.Preallocate(f, size); err != nil {
 		return fail(err)
 	}
@@ -190,7 +219,7 @@ func Create(path string, opts *Options) (*Ring, error) {
 		return fail(err)
 	}
 	for seq := uint64(0); seq < 2; seq++ {
-		h := header{seq: seq, capacity: uint64(o.Capacity), userData: o.UserData}
+		h := header{seq: seq, capacity: uint64(o.Capacity), segUnits: segUnits, userData: o.UserData}
 		if _, err := f.WriteAt(h.encode(), headerOffset(seq)); err != nil {
 			return fail(err)
 		}
@@ -273,10 +302,18 @@ func open(f *os.File, o Options) (*Ring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ring: open %s: %w", name, err)
 	}
-	if end := int64(dataOff) + int64(h.capacity); st.Size() < end {
+	end := int64(dataOff) + int64(h.capacity)
+	if h.segUnits != 0 {
+		end = dataOff
+	}
+	if st.Size() < end {
 		return nil, fmt.Errorf("ring: open %s: the file has %d bytes but its data area ends at offset %d: %w", name, st.Size(), end, ErrCorrupt)
 	}
-	r := &Ring{f: f, name: name, capacity: h.capacity, readOnly: o.ReadOnly, info: info, token: newToken(), hdrHead: h.head}
+	r := &Ring{f: f, name: name, capacity: h.capacity, readOnly: o.ReadOnly, info: info, token: newToken(), hdrHead: h.head, span: h.capacity}
+	if h.segUnits != 0 {
+		r.seg = newSegments(uint64(h.segUnits)*layoutAlign, h.capacity)
+		r.span = r.seg.size
+	}
 	r.mu.hdr = *h
 	r.mu.pins = map[*Pin]struct{}{}
 	r.mu.attached = map[*Consumer]struct{}{}
@@ -386,17 +423,29 @@ func (r *Ring) mapViews(o Options) error {
 		return fmt.Errorf("ring: open %s: %w", r.name, err)
 	}
 	r.liveMem, _ = r.live.Bytes(0, liveSize)
-	if r.data, err = pager.New(r.f, 2*C, &pager.Options{Backend: o.Backend, ReadOnly: o.ReadOnly}); err != nil {
+	view := C + int(r.span)
+	if r.data, err = pager.New(r.f, view, &pager.Options{Backend: o.Backend, ReadOnly: o.ReadOnly}); err != nil {
 		return fmt.Errorf("ring: open %s: %w", r.name, err)
 	}
-	for _, at := range []int{0, C} {
-		if err := r.data.Map(at, dataOff, C); err != nil {
-			return fmt.Errorf("ring: open %s: %w", r.name, err)
-		}
-	}
-	r.mem, _ = r.data.Bytes(0, 2*C)
 	r.mirror = r.data.Backend() == pager.Copy
 	r.info.Backend = r.data.Backend()
+	if r.seg == nil {
+		for _, at := range []int{0, C} {
+			if err := r.data.Map(at, dataOff, C); err != nil {
+				return fmt.Errorf("ring: open %s: %w", r.name, err)
+			}
+		}
+		r.mem, _ = r.data.Bytes(0, view)
+		return nil
+	}
+	// Growing: the slots show the segments their headers name; slots
+	// without one stay unmapped (PROT_NONE) until the producer needs them.
+	r.mem = r.data.Memory()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.loadSegmentsLocked(); err != nil {
+		return fmt.Errorf("ring: open %s: %w", r.name, err)
+	}
 	return nil
 }
 
@@ -404,6 +453,7 @@ func (r *Ring) bindLive() {
 	u64 := func(off int) *atomic.Uint64 { return atomicmem.Uint64(r.liveMem, off) }
 	r.liveHead, r.liveSynced, r.regGen = u64(liveHead), u64(liveSynced), u64(liveRegGen)
 	r.liveLimit, r.liveWriter, r.regLock = u64(liveLimit), u64(liveWriter), u64(liveRegLock)
+	r.segGen = u64(liveSegGen)
 }
 
 func (r *Ring) closeViews() {
@@ -491,8 +541,25 @@ func (r *Ring) phys(pos uint64) int {
 	return int(pos % r.capacity)
 }
 
-// FileOffset is the offset in the file of the byte at position pos.
-func (r *Ring) FileOffset(pos uint64) int64 { return int64(dataOff + r.phys(pos)) }
+// FileOffset is the offset in the file of the byte at position pos, or -1
+// if (growing layout) no segment holds it.
+func (r *Ring) FileOffset(pos uint64) int64 {
+	off := int64(-1)
+	r.fileChunks(pos, 1, func(at int64, _, _ int) error { off = at; return nil })
+	return off
+}
+
+// Span is the longest run of bytes one slice can hold: the capacity in the
+// bounded layout, the segment size in the growing one.
+func (r *Ring) Span() int { return int(r.span) }
+
+// Layout reports the ring's layout.
+func (r *Ring) Layout() Layout {
+	if r.seg != nil {
+		return Growing
+	}
+	return Bounded
+}
 
 // SyncData makes every committed byte the ring retains (from Tail to Head)
 // durable with one fdatasync, without

@@ -456,6 +456,22 @@ func TestConsumerRegistry(t *testing.T) {
 // TestModel runs random producer and consumer steps against a plain byte
 // slice model.
 func TestModel(t *testing.T) {
+	for _, layout := range []Layout{Bounded, Growing} {
+		t.Run(layout.String(), func(t *testing.T) { testModel(t, layout) })
+	}
+}
+
+// layoutOptions are the options of a ring of capacity C in a layout: the
+// growing one with segments of a quarter of it.
+func layoutOptions(layout Layout, C int64, b pager.Backend) *Options {
+	o := &Options{Capacity: C, Backend: b, Layout: layout}
+	if layout == Growing {
+		o.SegmentSize = C / 4
+	}
+	return o
+}
+
+func testModel(t *testing.T, layout Layout) {
 	forEachBackend(t, func(t *testing.T, b pager.Backend) {
 		seed := rand.Uint64()
 		if s := os.Getenv("RINGLOG_SEED"); s != "" {
@@ -464,7 +480,7 @@ func TestModel(t *testing.T) {
 		t.Logf("seed %d (rerun with RINGLOG_SEED=%d)", seed, seed)
 		rng := rand.New(rand.NewPCG(seed, 1))
 		path := filepath.Join(t.TempDir(), "ring")
-		r, err := Create(path, &Options{Capacity: 2 * testCap, Backend: b})
+		r, err := Create(path, layoutOptions(layout, 4*testCap, b))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -497,9 +513,13 @@ func TestModel(t *testing.T) {
 				} else {
 					_, err = r.TryWrite(p)
 				}
-				free := int(r.Capacity()) - (len(model) - int(minPos(r)))
+				tail := int(minPos(r))
+				free := int(r.Capacity()) - (len(model) - tail)
+				if layout == Growing {
+					free -= tail % (r.Span()) // a slot is reused only when its segment is all released
+				}
 				switch {
-				case n > int(r.Capacity()):
+				case n > r.Span():
 					if !errors.Is(err, ErrTooLarge) {
 						t.Fatalf("step %d: %d bytes: %v", step, n, err)
 					}
@@ -518,8 +538,18 @@ func TestModel(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if pos+uint64(len(got)) != uint64(len(model)) || !bytes.Equal(got, model[pos:]) {
+				// Everything unread, or (growing layout) at least a span.
+				if want := min(len(model)-int(pos), r.Span()); len(got) < want || !bytes.Equal(got, model[pos:int(pos)+len(got)]) {
+					for i := range got {
+						if got[i] != model[int(pos)+i] {
+							t.Logf("first difference at position %d (phys %d)", int(pos)+i, (int(pos)+i)%int(r.Capacity()))
+							break
+						}
+					}
 					t.Fatalf("step %d: consumer %s at %d sees %d bytes, model has %d", step, c.Name(), pos, len(got), len(model))
+				}
+				if layout == Bounded && int(pos)+len(got) != len(model) {
+					t.Fatalf("step %d: consumer %s sees %d of %d unread bytes", step, c.Name(), len(got), len(model)-int(pos))
 				}
 				if len(got) > 0 {
 					if err := c.Release(rng.IntN(len(got) + 1)); err != nil {

@@ -74,16 +74,23 @@ func consumerChild(spec string) error {
 	return c.Sync()
 }
 
-// TestCrossProcessConsumer streams 2 MiB through a 64 KiB ring to a
-// consumer in another process: the producer can only go on as the child
+// TestCrossProcessConsumer streams 2 MiB through a 256 KiB ring (in the
+// growing layout: 4 segments, moved between slots as the stream goes on)
+// to a consumer in another process: the producer can only go on as the child
 // releases, and every byte must arrive intact and in order.
 func TestCrossProcessConsumer(t *testing.T) {
 	if err := pager.Available(pager.Mmap); err != nil {
 		t.Skipf("consumers in another process need shared memory, which this build cannot map: %v", err)
 	}
+	for _, layout := range []Layout{Bounded, Growing} {
+		t.Run(layout.String(), func(t *testing.T) { testCrossProcessConsumer(t, layout) })
+	}
+}
+
+func testCrossProcessConsumer(t *testing.T, layout Layout) {
 	forEachBackend(t, func(t *testing.T, b pager.Backend) {
 		path := filepath.Join(t.TempDir(), "ring")
-		r, err := Create(path, &Options{Capacity: testCap, Backend: b})
+		r, err := Create(path, layoutOptions(layout, 4*testCap, b))
 		if err != nil {
 			t.Fatal(err)
 		}
