@@ -102,7 +102,7 @@ type Ring struct {
 	ctlMem   []byte
 	data     *pager.View
 	mem      []byte
-	mirror   bool // data on the Copy backend: wrapped bytes are copied by hand
+	mirror   bool      // data on the Copy backend: wrapped bytes are copied by hand
 	span     uint64    // the longest span one slice holds: C, or the segment size
 	seg      *segments // growing layout, nil for bounded
 	info     OpenInfo
@@ -110,8 +110,8 @@ type Ring struct {
 
 	// Words in the shared live page.
 	liveHead, liveSynced, regGen, liveLimit, liveWriter, regLock, segGen *atomic.Uint64
-	deadWriter uint64 // a writer token found dead at open
-	seenSegGen atomic.Uint64
+	deadWriter                                                           uint64 // a writer token found dead at open
+	seenSegGen                                                           atomic.Uint64
 
 	// headp and syncedp point at the committed and synced positions: Go
 	// heap words for the producer (and after Close), the live words for a
