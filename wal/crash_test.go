@@ -106,12 +106,12 @@ func TestCrash(t *testing.T) {
 	if testing.Short() {
 		trials = 2
 	}
-	forEachBackend(t, func(t *testing.T, b pager.Backend) {
+	forEachConfig(t, func(t *testing.T, c config) {
 		seed := rand.Uint64()
 		t.Logf("seed %d", seed)
 		rng := rand.New(rand.NewPCG(seed, 7))
 		path := filepath.Join(t.TempDir(), "wal")
-		l, err := Create(path, &Options{Backend: b, Capacity: 8 << 20})
+		l, err := Create(path, c.opts(Options{Capacity: 8 << 20}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +119,7 @@ func TestCrash(t *testing.T) {
 		acked := map[[2]int]uint64{} // (writer, k) -> position, over all trials
 		for trial := 0; trial < trials; trial++ {
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d", crashChildEnv, path, b, 4))
+			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d", crashChildEnv, path, c.b, 4))
 			stdout, _ := cmd.StdoutPipe()
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
@@ -170,7 +170,7 @@ func TestCrash(t *testing.T) {
 				t.Fatalf("child: %s", stderr.String())
 			}
 			// Reopen and check.
-			l, err := Open(path, &Options{Backend: b})
+			l, err := Open(path, &Options{Backend: c.b})
 			if err != nil {
 				t.Fatalf("trial %d: reopen: %v", trial, err)
 			}
@@ -223,7 +223,7 @@ func TestCrash(t *testing.T) {
 			// trial's records are not mixed up with the next one's.
 			l.Close()
 			os.Remove(path)
-			l, err = Create(path, &Options{Backend: b, Capacity: 8 << 20})
+			l, err = Create(path, c.opts(Options{Capacity: 8 << 20}))
 			if err != nil {
 				t.Fatal(err)
 			}

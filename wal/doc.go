@@ -84,13 +84,28 @@
 // created under a temporary name, synced, linked into place and the
 // directory synced.
 //
-// # Space
+// # Layouts and space
 //
-// The log is a bounded ring: a preallocated file of fixed capacity whose
-// space is reused once it is behind the checkpoint (TruncateFront) and
-// every reader's pin, like a circular redo log. When it is full, appends
-// wait for space (the flusher waits, the staging buffer fills, Append
-// waits with its context).
+// Options.Layout picks one of two layouts of the same Log:
+//
+//   - Bounded (the default): a preallocated file of fixed capacity whose
+//     space is reused once it is behind the checkpoint (TruncateFront) and
+//     every reader's pin, like a circular redo log.
+//   - Growing: the file starts empty and grows by segments (64 MiB by
+//     default, 64 KiB-aligned) as the log holds more; segments behind the
+//     checkpoint and every pin are reused, moved between the slots of one
+//     reserved view by remapping, never copied. Capacity is the size of
+//     that reserved view (4 GiB by default): the most the log may hold
+//     at once. A write of staged records, and so a batch or a record, is
+//     at most a segment.
+//
+// When the log holds all it may (the bounded file is full, or the growing
+// log's live records fill its reserved view, less the part of a segment
+// the checkpoint sits in), appends wait for space: the flusher waits, the
+// staging buffer fills, Append waits with its context. TruncateFront makes
+// room. The reserved view cannot grow after Create: a log that needs to
+// hold more at once is created with a larger Capacity (it is address space,
+// not memory: only the view's page table costs memory, 8 bytes per 4 KiB).
 //
 // # Reading
 //

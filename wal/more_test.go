@@ -20,9 +20,9 @@ import (
 // TestTruncateFrontReusesSpace writes several times the capacity through a
 // bounded log, truncating behind, and reopens it.
 func TestTruncateFrontReusesSpace(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b pager.Backend) {
+	forEachConfig(t, func(t *testing.T, c config) {
 		ctx := context.Background()
-		l, path := createLog(t, b, Options{Capacity: 256 << 10, Sync: SyncNever})
+		l, path := createWith(t, c, Options{Capacity: 256 << 10, Sync: SyncNever})
 		var positions []uint64
 		var sizes []int
 		for i := 0; i < 3000; i++ {
@@ -54,7 +54,7 @@ func TestTruncateFrontReusesSpace(t *testing.T) {
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
 		}
-		l, err := Open(path, &Options{Backend: b, Recovery: RecoverStrict})
+		l, err := Open(path, &Options{Backend: c.b, Recovery: RecoverStrict})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,8 +114,8 @@ func TestCancelWhileFull(t *testing.T) {
 // TestFailedSync: after a failed fdatasync every waiter of that sync gets
 // the error and the log refuses writes.
 func TestFailedSync(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b pager.Backend) {
-		l, path := createLog(t, b, Options{Sync: SyncAlways})
+	forEachConfig(t, func(t *testing.T, c config) {
+		l, path := createWith(t, c, Options{Sync: SyncAlways})
 		ctx := context.Background()
 		if _, err := l.Append(ctx, rec(0, 100)); err != nil {
 			t.Fatal(err)
@@ -148,7 +148,7 @@ func TestFailedSync(t *testing.T) {
 		}
 		// The next process cannot know: it rewrites what follows the last
 		// proven sync before accepting appends.
-		l, err := Open(path, &Options{Backend: b})
+		l, err := Open(path, &Options{Backend: c.b})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,8 +162,8 @@ func TestFailedSync(t *testing.T) {
 // TestFlipDetected: a byte changed under a live log is reported by the
 // reader as corruption naming the file offset.
 func TestFlipDetected(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b pager.Backend) {
-		l, _ := createLog(t, b, Options{Sync: SyncNever})
+	forEachConfig(t, func(t *testing.T, c config) {
+		l, _ := createWith(t, c, Options{Sync: SyncNever})
 		defer l.Close()
 		ctx := context.Background()
 		var target uint64
@@ -199,13 +199,13 @@ func TestFlipDetected(t *testing.T) {
 // while a reader follows; every record arrives once, intact, each writer's
 // in order. Run with -race (the Copy backend keeps the log on the heap).
 func TestConcurrentWritersAndReader(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b pager.Backend) {
+	forEachConfig(t, func(t *testing.T, c config) {
 		seed := rand.Uint64()
 		if s := os.Getenv("RINGLOG_SEED"); s != "" {
 			seed, _ = strconv.ParseUint(s, 10, 64)
 		}
 		t.Logf("seed %d", seed)
-		l, _ := createLog(t, b, Options{Capacity: 4 << 20, Sync: SyncInterval, SyncInterval: time.Millisecond})
+		l, _ := createWith(t, c, Options{Capacity: 4 << 20, Sync: SyncInterval, SyncInterval: time.Millisecond})
 		defer l.Close()
 		ctx := context.Background()
 		const writers, each = 4, 400

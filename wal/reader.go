@@ -124,7 +124,7 @@ func (rd *Reader) window(pos uint64, n int, limit uint64) ([]byte, error) {
 		off := int(pos - rd.winAt)
 		return rd.win[off : off+n], nil
 	}
-	w := max(n, int(min(limit-min(pos, limit), readWindow)))
+	w := max(n, int(min(limit-min(pos, limit), readWindow, uint64(rd.l.r.Span()))))
 	b, err := rd.l.r.Slice(pos, w)
 	if err != nil {
 		rd.win = nil

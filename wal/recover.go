@@ -115,6 +115,7 @@ type scanner struct {
 	maxRec int
 	buf    []byte // bytes of positions [bufAt, bufAt+len(buf))
 	bufAt  uint64
+	seg    uint64 // the segment size in the growing layout, else 0
 	// replay receives every data record the scan keeps (Options.Replay).
 	replay func(pos uint64, data []byte) error
 }
@@ -134,12 +135,21 @@ func (s *scanner) bytes(pos uint64, n int) ([]byte, error) {
 		want = max(room, uint64(n))
 	}
 	want = min(want, uint64(s.l.r.Capacity()))
+	if s.seg != 0 {
+		// Read up to the end of the segment (unless n needs more): the
+		// next slot may hold no segment yet.
+		want = max(uint64(n), min(want, s.seg-pos%s.seg))
+	}
 	if cap(s.buf) < int(want) {
 		s.buf = make([]byte, want)
 	}
 	s.buf = s.buf[:want]
 	if err := s.l.r.ReadAt(s.buf, pos); err != nil {
 		s.buf = s.buf[:0]
+		if errors.Is(err, ring.ErrRange) {
+			// No segment holds these positions: the log ends before them.
+			return nil, fmt.Errorf("%w: %v", errStale, err)
+		}
 		return nil, err
 	}
 	s.bufAt = pos
@@ -277,6 +287,11 @@ func (s *scanner) replayBatch(batch []uint64) error {
 func (s *scanner) markersAfter(from uint64) (synced uint64, records int, lastEnd uint64) {
 	for base := from + align; base+headerSize <= s.limit; {
 		n := int(min(s.limit-base, scanChunk))
+		if s.seg != 0 {
+			// Up to the end of the segment, and a header's worth into the
+			// next (a header may straddle them).
+			n = int(min(uint64(n), s.seg-base%s.seg+headerSize))
+		}
 		if n < headerSize {
 			break
 		}
@@ -302,7 +317,7 @@ func (s *scanner) markersAfter(from uint64) (synced uint64, records int, lastEnd
 			}
 			lastEnd = pos + uint64(recordSize(int(h.length)))
 		}
-		base += uint64(n - n%align)
+		base += uint64((n-headerSize)/align*align + align)
 	}
 	return synced, records, lastEnd
 }
@@ -311,6 +326,9 @@ func (s *scanner) markersAfter(from uint64) (synced uint64, records int, lastEnd
 func (s *scanner) nextRecord(from uint64) (uint64, bool) {
 	for base := from + align; base+headerSize <= s.limit; {
 		n := int(min(s.limit-base, scanChunk))
+		if s.seg != 0 {
+			n = int(min(uint64(n), s.seg-base%s.seg+headerSize))
+		}
 		if n < headerSize {
 			break
 		}
@@ -329,7 +347,7 @@ func (s *scanner) nextRecord(from uint64) (uint64, bool) {
 				return pos, true
 			}
 		}
-		base += uint64(n - n%align)
+		base += uint64((n-headerSize)/align*align + align)
 	}
 	return 0, false
 }
@@ -343,6 +361,9 @@ func (l *Log) recover() error {
 	l.mu.Unlock()
 	mode := l.opts.Recovery
 	s := &scanner{l: l, m: m, limit: m.checkpoint + uint64(l.r.Capacity()), maxRec: l.maxRec, replay: l.opts.Replay}
+	if l.r.Layout() == ring.Growing {
+		s.seg = uint64(l.r.Span())
+	}
 	rep := Report{Mode: mode, Checkpoint: m.checkpoint}
 	fail := func(pos uint64, format string, args ...any) error {
 		return fmt.Errorf("wal: open %s: record at position %d (file offset %d): %s: %w",

@@ -54,6 +54,13 @@ const (
 // Options configure Create and Open. The zero value is a bounded log of
 // 64 MiB on the Auto backend, every append synced, default recovery.
 type Options struct {
+	// Layout picks the bounded ring (the default) or the growing layout
+	// (Create only; see the package doc). In the growing layout Capacity
+	// is the most the log may hold (default 4 GiB of reserved address
+	// space) and SegmentSize (default 64 MiB) the unit the file grows by;
+	// a write of staged records, and so a batch, is at most a segment.
+	Layout      Layout
+	SegmentSize int64
 	// Capacity is the size of the log's data area (Create only): a
 	// multiple of 64 KiB; 0 means 64 MiB.
 	Capacity int64
@@ -64,7 +71,8 @@ type Options struct {
 	Sync         SyncPolicy
 	SyncInterval time.Duration
 	// MaxRecordSize bounds a record's payload (Create only; stored in the
-	// log). 0 means min(16 MiB, capacity/2).
+	// log). 0 means min(16 MiB, half the capacity or, growing, half a
+	// segment).
 	MaxRecordSize int
 	// Recovery picks what Open does with damage; see RecoveryMode.
 	Recovery RecoveryMode
@@ -87,10 +95,12 @@ type Options struct {
 }
 
 const (
-	defaultCapacity   = 64 << 20
-	defaultMaxRecord  = 16 << 20
-	defaultBufferSize = 1 << 20
-	checkpointName    = "$wal"
+	defaultCapacity        = 64 << 20
+	defaultGrowingCapacity = 4 << 30
+	defaultSegmentSize     = 64 << 20
+	defaultMaxRecord       = 16 << 20
+	defaultBufferSize      = 1 << 20
+	checkpointName         = "$wal"
 )
 
 // meta is the log's durable state, kept in the ring header's user data.
@@ -206,19 +216,28 @@ func Create(path string, opts *Options) (*Log, error) {
 	if o.ReadOnly {
 		return nil, fmt.Errorf("wal: create %s: %w", path, ErrReadOnly)
 	}
-	capacity := o.Capacity
-	if capacity == 0 {
-		capacity = defaultCapacity
+	capacity, span := o.Capacity, o.Capacity
+	if o.Layout == Growing {
+		if capacity == 0 {
+			capacity = defaultGrowingCapacity
+		}
+		span = o.SegmentSize
+		if span == 0 {
+			span = min(defaultSegmentSize, capacity/2)
+		}
+	} else if capacity == 0 {
+		capacity, span = defaultCapacity, defaultCapacity
 	}
 	maxRec := o.MaxRecordSize
 	if maxRec == 0 {
-		maxRec = int(min(defaultMaxRecord, capacity/2))
+		maxRec = int(min(defaultMaxRecord, span/2))
 	}
-	if maxRec < 0 || int64(recordSize(maxRec)) > capacity || maxRec > 1<<31 {
-		return nil, fmt.Errorf("wal: create %s: maximum record size %d for a capacity of %d: %w", path, maxRec, capacity, ErrBadOptions)
+	if maxRec < 0 || int64(recordSize(maxRec)+markerSize) > span || maxRec > 1<<31 {
+		return nil, fmt.Errorf("wal: create %s: maximum record size %d for spans of %d bytes: %w", path, maxRec, span, ErrBadOptions)
 	}
 	m := meta{epoch: 1, maxRecord: uint32(maxRec), clean: true}
-	r, err := ring.Create(path, &ring.Options{Capacity: capacity, Backend: o.Backend, Perm: o.Perm, UserData: m.encode()})
+	r, err := ring.Create(path, &ring.Options{Capacity: capacity, Backend: o.Backend, Perm: o.Perm, UserData: m.encode(),
+		Layout: o.Layout, SegmentSize: span})
 	if err != nil {
 		return nil, fmt.Errorf("wal: create %s: %w", path, err)
 	}
@@ -274,7 +293,7 @@ func open(r *ring.Ring, o Options) (*Log, error) {
 		done:       make(chan struct{}),
 		epochLimit: ^uint32(0),
 	}
-	m, err := decodeMeta(r.UserData(), uint64(r.Capacity()))
+	m, err := decodeMeta(r.UserData(), uint64(r.Span()))
 	if err != nil {
 		return nil, fmt.Errorf("wal: open %s: %w", l.name, err)
 	}
@@ -377,8 +396,8 @@ func (l *Log) append(ctx context.Context, ps [][]byte, durable bool) (uint64, er
 	if len(ps) == 0 {
 		return 0, fmt.Errorf("wal: append to %s: an empty batch: %w", l.name, ErrBadOptions)
 	}
-	if uint64(size+markerSize) > uint64(l.r.Capacity()) {
-		return 0, fmt.Errorf("wal: append to %s: a batch of %d bytes in a log of %d: %w", l.name, size, l.r.Capacity(), ErrTooLarge)
+	if size+markerSize > l.r.Span() {
+		return 0, fmt.Errorf("wal: append to %s: a batch of %d bytes, at most %d in one write: %w", l.name, size, l.r.Span(), ErrTooLarge)
 	}
 	l.mu.Lock()
 	// Wait for room in the staging buffer: at most one buffer's worth
@@ -663,8 +682,15 @@ func (l *Log) writeBatch(buf []byte, start uint64, records int, epoch uint32, sy
 		var v [syncPayload]byte
 		binary.LittleEndian.PutUint64(v[:], l.synced.Load())
 		putRecord(buf, recordHeader{pos: start, epoch: epoch, typ: typeSync}, v[:])
-		if _, err := l.r.Write(context.Background(), buf); err != nil {
-			return err
+		// One pwrite per write of the ring; the ring takes at most a span
+		// at a time (a segment in the growing layout). Readers see none of
+		// it before written moves, below.
+		for b := buf; len(b) > 0; {
+			n := min(len(b), l.r.Span())
+			if _, err := l.r.Write(context.Background(), b[:n]); err != nil {
+				return err
+			}
+			b = b[n:]
 		}
 		l.written.Store(start + uint64(len(buf)))
 		l.stats.wrote(records)
@@ -834,3 +860,12 @@ func (n *notifier) broadcast() {
 	}
 	n.mu.Unlock()
 }
+
+// Layout picks how the log's ring lives in its file: see ring.Layout.
+type Layout = ring.Layout
+
+// Layouts.
+const (
+	Bounded = ring.Bounded
+	Growing = ring.Growing
+)

@@ -68,9 +68,9 @@ func readAll(t testing.TB, l *Log) (pos []uint64, data [][]byte) {
 }
 
 func TestAppendReopenRead(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b pager.Backend) {
+	forEachConfig(t, func(t *testing.T, c config) {
 		ctx := context.Background()
-		l, path := createLog(t, b, Options{Sync: SyncNever})
+		l, path := createWith(t, c, Options{Sync: SyncNever})
 		var want [][]byte
 		var wantPos []uint64
 		for i := 0; i < 300; i++ {
@@ -108,7 +108,7 @@ func TestAppendReopenRead(t *testing.T) {
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
 		}
-		l, err = Open(path, &Options{Backend: b, Recovery: RecoverStrict})
+		l, err = Open(path, &Options{Backend: c.b, Recovery: RecoverStrict})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,4 +123,44 @@ func TestAppendReopenRead(t *testing.T) {
 		_ = os.Remove
 		_ = errors.Is
 	})
+}
+
+// config is one layout on one backend.
+type config struct {
+	b      pager.Backend
+	layout Layout
+}
+
+func (c config) String() string { return c.layout.String() + "/" + c.b.String() }
+
+// opts fills in the backend and layout; the growing layout gets segments
+// of a quarter of the capacity.
+func (c config) opts(o Options) *Options {
+	o.Backend, o.Layout = c.b, c.layout
+	if o.Capacity == 0 {
+		o.Capacity = testCap
+	}
+	if c.layout == Growing {
+		o.SegmentSize = o.Capacity / 4
+	}
+	return &o
+}
+
+// forEachConfig runs fn for every layout on every backend.
+func forEachConfig(t *testing.T, fn func(t *testing.T, c config)) {
+	for _, layout := range []Layout{Bounded, Growing} {
+		t.Run(layout.String(), func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, b pager.Backend) { fn(t, config{b, layout}) })
+		})
+	}
+}
+
+func createWith(t testing.TB, c config, o Options) (*Log, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "wal")
+	l, err := Create(path, c.opts(o))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, path
 }
