@@ -92,3 +92,46 @@ func appendOne(b *testing.B, r *Ring, w *Writer, path string, rec []byte) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkSPSC moves messages from one producer goroutine to one consumer
+// goroutine through the ring's in-memory path: Reserve/Commit per message,
+// the consumer peeking whatever has arrived and releasing it in one go.
+func BenchmarkSPSC(b *testing.B) {
+	for _, size := range []int{64, 1024} {
+		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
+			r, _ := create(b, pager.Auto, 16<<20)
+			c, _ := r.Consumer("c", nil)
+			ctx := context.Background()
+			done := make(chan error, 1)
+			go func() {
+				for got := 0; got < b.N*size; {
+					p, _, err := c.Peek()
+					if err != nil {
+						done <- err
+						return
+					}
+					if len(p) == 0 {
+						c.Wait(ctx)
+						continue
+					}
+					got += len(p)
+					c.Release(len(p))
+				}
+				done <- nil
+			}()
+			b.SetBytes(int64(size))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				buf, err := r.Reserve(ctx, size)
+				if err != nil {
+					b.Fatal(err)
+				}
+				buf[0], buf[size-1] = byte(i), byte(i)
+				r.Commit(size)
+			}
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}

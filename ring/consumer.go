@@ -96,7 +96,7 @@ const (
 // gate serialises the calls on a handle with Close.
 type gate struct{ state atomic.Int32 }
 
-func (g *gate) enter(r *Ring, what, who string) error {
+func (g *gate) enter(r *Ring, what string, who fmt.Stringer) error {
 	if g.state.CompareAndSwap(gateIdle, gateBusy) {
 		if r.closed.Load() {
 			g.state.Store(gateIdle)
@@ -386,14 +386,17 @@ func (c *Consumer) Name() string { return c.name }
 // Position is the consumer's acknowledged position: everything before it
 // has been released.
 func (c *Consumer) Position() uint64 {
-	if err := c.enter(c.r, "position", c.who()); err != nil {
+	if err := c.enter(c.r, "position", c); err != nil {
 		return 0
 	}
 	defer c.leave()
 	return c.s.pos().Load()
 }
 
-func (c *Consumer) who() string { return "consumer " + strconv.Quote(c.name) }
+func (c *Consumer) who() string { return c.String() }
+
+// String names the consumer in messages.
+func (c *Consumer) String() string { return "consumer " + strconv.Quote(c.name) }
 
 func (c *Consumer) checkOverrun(what string) error {
 	if c.s.flags().Load()&flagDetached != 0 {
@@ -413,7 +416,7 @@ func (c *Consumer) checkOverrun(what string) error {
 // released; for lossy consumers see ConsumerOptions, for truncation see
 // Ring.SetHead.
 func (c *Consumer) Peek() ([]byte, uint64, error) {
-	if err := c.enter(c.r, "peek", c.who()); err != nil {
+	if err := c.enter(c.r, "peek", c); err != nil {
 		return nil, 0, err
 	}
 	defer c.leave()
@@ -448,7 +451,7 @@ func (c *Consumer) Peek() ([]byte, uint64, error) {
 // lossy consumer, ErrOverrun means the producer overwrote bytes the
 // consumer had not released: what it read may be damaged.
 func (c *Consumer) Release(n int) error {
-	if err := c.enter(c.r, "release", c.who()); err != nil {
+	if err := c.enter(c.r, "release", c); err != nil {
 		return err
 	}
 	defer c.leave()
@@ -475,7 +478,7 @@ func (c *Consumer) Release(n int) error {
 // position, or ctx ends, or the ring is closed. In another process than
 // the producer's it polls with backoff.
 func (c *Consumer) Wait(ctx context.Context) error {
-	if err := c.enter(c.r, "wait", c.who()); err != nil {
+	if err := c.enter(c.r, "wait", c); err != nil {
 		return err
 	}
 	defer c.leave()
@@ -523,7 +526,7 @@ func (c *Consumer) Wait(ctx context.Context) error {
 
 // Sync makes the consumer's position durable.
 func (c *Consumer) Sync() error {
-	if err := c.enter(c.r, "sync", c.who()); err != nil {
+	if err := c.enter(c.r, "sync", c); err != nil {
 		return err
 	}
 	defer c.leave()
@@ -539,7 +542,7 @@ func (c *Consumer) Sync() error {
 // Reattach resumes a detached consumer at the current head and reports how
 // many bytes it skipped.
 func (c *Consumer) Reattach() (uint64, error) {
-	if err := c.enter(c.r, "reattach", c.who()); err != nil {
+	if err := c.enter(c.r, "reattach", c); err != nil {
 		return 0, err
 	}
 	defer c.leave()
@@ -554,7 +557,7 @@ func (c *Consumer) Reattach() (uint64, error) {
 // Close detaches the handle; the registration and its position stay (see
 // RemoveConsumer). Slices from Peek must no longer be used.
 func (c *Consumer) Close() error {
-	if err := c.enter(c.r, "close", c.who()); err != nil {
+	if err := c.enter(c.r, "close", c); err != nil {
 		return err
 	}
 	c.r.mu.Lock()
@@ -628,6 +631,9 @@ type Pin struct {
 // Position is where the pin holds the ring.
 func (p *Pin) Position() uint64 { return p.pos.Load() }
 
+// String names the pin in messages.
+func (p *Pin) String() string { return fmt.Sprintf("pin at %d", p.pos.Load()) }
+
 // Move moves the pin forward to pos (never backward); bytes before it may
 // then be overwritten.
 func (p *Pin) Move(pos uint64) {
@@ -635,7 +641,7 @@ func (p *Pin) Move(pos uint64) {
 		return
 	}
 	if p.slot != nil {
-		if p.enter(p.r, "move", "pin") != nil {
+		if p.enter(p.r, "move", p) != nil {
 			return
 		}
 		p.slot.pos().Store(pos)
@@ -649,7 +655,7 @@ func (p *Pin) Move(pos uint64) {
 // Release drops the pin. Slices read under it must no longer be used.
 func (p *Pin) Release() {
 	if p.slot != nil {
-		if p.enter(p.r, "release", "pin") != nil {
+		if p.enter(p.r, "release", p) != nil {
 			return
 		}
 		p.slot.clear()

@@ -120,15 +120,20 @@ type Ring struct {
 	// page of the ring file would make every fdatasync write that page
 	// too (measured here: syncs about 3x slower).
 	headp, syncedp atomic.Pointer[atomic.Uint64]
-	head, synced   atomic.Uint64
+	_              [64]byte // keep the head, written on every commit, on a line of its own
+	head           atomic.Uint64
+	_              [56]byte
+	synced         atomic.Uint64
 	liveFile       *os.File
 	live           *pager.View
 	liveMem        []byte
 
 	prod     atomic.Int32
-	resLen   int           // length of the outstanding reservation
-	pinSeq   uint64        // names slot pins (under mu)
+	resLen   int    // length of the outstanding reservation
+	pinSeq   uint64 // names slot pins (under mu)
+	_        [64]byte
 	released atomic.Uint64 // bumped by releases: an edge the race detector sees
+	_        [56]byte
 	limit    atomic.Uint64 // cached: head may grow to this without a rescan
 	seenGen  atomic.Uint64 // registration generation the cached limit saw
 	closed   atomic.Bool
