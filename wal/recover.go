@@ -210,7 +210,8 @@ type scanResult struct {
 	synced    uint64 // the largest synced-through value of a marker before stopAt
 	records   int
 	openBatch bool // stopAt is inside a batch that never ended
-	pending   int  // complete members of that batch
+	pending   int      // complete members of that batch
+	batch     []uint64 // their positions
 }
 
 // scan follows the chain of records from pos until one does not parse.
@@ -229,6 +230,7 @@ func (s *scanner) scan(pos uint64) (scanResult, error) {
 		}
 		if err != nil {
 			res.stopAt, res.stopErr, res.openBatch, res.pending = pos, err, inBatch, len(batch)
+			res.batch = batch
 			return res, nil
 		}
 		at := pos
@@ -416,7 +418,12 @@ func (l *Log) recover() error {
 				break
 			}
 			// Cover the damage with a record readers skip, so the chain
-			// goes on to the next good record.
+			// goes on to the next good record. The intact members of a
+			// batch the damage broke are kept, like every intact record.
+			if err := s.replayBatch(res.batch); err != nil {
+				return fmt.Errorf("wal: open %s: replay: %w", l.name, err)
+			}
+			rep.Records += len(res.batch)
 			if err := l.skipRange(res.stopAt, next); err != nil {
 				return err
 			}
