@@ -209,7 +209,7 @@ type scanResult struct {
 	stopErr   error  // why
 	synced    uint64 // the largest synced-through value of a marker before stopAt
 	records   int
-	openBatch bool // stopAt is inside a batch that never ended
+	openBatch bool     // stopAt is inside a batch that never ended
 	pending   int      // complete members of that batch
 	batch     []uint64 // their positions
 }
