@@ -124,7 +124,7 @@
 // in the same pass that verifies it: a storage engine's startup replay
 // costs one read of the log.
 //
-// The scan reads with 4 MiB preads into a reused buffer, not through the
+// The scan reads with 256 KiB preads into a reused buffer, not through the
 // mapping, by measurement: on the virtual machine this was built on, the
 // first pass over a fresh mapping of a 256 MiB file whose pages were in
 // the page cache took 94-117 ms (2 MiB-aligned or not), the second pass

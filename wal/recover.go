@@ -120,8 +120,13 @@ type scanner struct {
 	replay func(pos uint64, data []byte) error
 }
 
-// scanChunk is the size of the scanner's reads.
-const scanChunk = 4 << 20
+// scanChunk is the size of the scanner's reads: small enough that a chunk
+// is still in the CPU's cache when the checksums read it. Measured
+// opening and replaying a 256 MiB log in a fresh process here: 4 MiB
+// chunks 60-65 ms, 1 MiB 51-53 ms, 256 KiB 41-47 ms, 128 KiB 44-47 ms,
+// 64 KiB 50-54 ms. (Reading the next chunk on another goroutine while
+// this one is checked made it slower on this 2-core machine: 79-85 ms.)
+const scanChunk = 256 << 10
 
 // bytes returns the n bytes at pos, reading them if the buffer does not
 // hold them. The slice is valid until the next call.
