@@ -118,6 +118,9 @@ type scanner struct {
 	seg    uint64 // the segment size in the growing layout, else 0
 	// replay receives every data record the scan keeps (Options.Replay).
 	replay func(pos uint64, data []byte) error
+	// The members of an open batch, and their payloads.
+	pending []heldRecord
+	held    []byte
 }
 
 // scanChunk is the size of the scanner's reads: small enough that a chunk
@@ -214,9 +217,8 @@ type scanResult struct {
 	stopErr   error  // why
 	synced    uint64 // the largest synced-through value of a marker before stopAt
 	records   int
-	openBatch bool     // stopAt is inside a batch that never ended
-	pending   int      // complete members of that batch
-	batch     []uint64 // their positions
+	openBatch bool // stopAt is inside a batch that never ended
+	pending   int  // complete members of that batch (held in the scanner)
 }
 
 // scan follows the chain of records from pos until one does not parse.
@@ -226,7 +228,8 @@ func (s *scanner) scan(pos uint64) (scanResult, error) {
 	// Everything before the scan's start was durable when it was written
 	// down as the checkpoint.
 	res := scanResult{end: pos, synced: pos}
-	var batch []uint64 // positions of the members of an open batch
+	s.pending = s.pending[:0]
+	s.held = s.held[:0]
 	inBatch := false
 	for {
 		h, rec, err := s.record(pos)
@@ -234,8 +237,7 @@ func (s *scanner) scan(pos uint64) (scanResult, error) {
 			err = fmt.Errorf("%w: a type %d record inside a batch", errBadHeader, h.typ)
 		}
 		if err != nil {
-			res.stopAt, res.stopErr, res.openBatch, res.pending = pos, err, inBatch, len(batch)
-			res.batch = batch
+			res.stopAt, res.stopErr, res.openBatch, res.pending = pos, err, inBatch, len(s.pending)
 			return res, nil
 		}
 		at := pos
@@ -245,8 +247,13 @@ func (s *scanner) scan(pos uint64) (scanResult, error) {
 			res.synced = max(res.synced, binary.LittleEndian.Uint64(rec[headerSize:]))
 		case typeData:
 			inBatch = h.flags&flagMore != 0
-			if inBatch || len(batch) > 0 {
-				batch = append(batch, at)
+			if inBatch || len(s.pending) > 0 {
+				// Held until the batch proves complete: copied, since the
+				// read buffer moves on (a batch is at most a span).
+				s.pending = append(s.pending, heldRecord{pos: at, off: len(s.held), n: int(h.length)})
+				if s.replay != nil {
+					s.held = append(s.held, rec[headerSize:]...)
+				}
 			} else if s.replay != nil {
 				if err := s.replay(at, rec[headerSize:]); err != nil {
 					return res, err
@@ -256,12 +263,11 @@ func (s *scanner) scan(pos uint64) (scanResult, error) {
 		if !inBatch {
 			res.end = pos
 			switch {
-			case len(batch) > 0:
-				res.records += len(batch)
-				if err := s.replayBatch(batch); err != nil {
+			case len(s.pending) > 0:
+				res.records += len(s.pending)
+				if err := s.replayHeld(); err != nil {
 					return res, err
 				}
-				batch = batch[:0]
 			case h.typ == typeData:
 				res.records++
 			}
@@ -269,21 +275,23 @@ func (s *scanner) scan(pos uint64) (scanResult, error) {
 	}
 }
 
-// replayBatch hands the members of a complete batch to the replay
-// function, reading them again (a batch may be larger than the buffer).
-func (s *scanner) replayBatch(batch []uint64) error {
-	if s.replay == nil {
-		return nil
-	}
-	for _, at := range batch {
-		_, rec, err := s.record(at)
-		if err != nil {
-			return err
+// heldRecord is a batch member waiting for its batch to complete.
+type heldRecord struct {
+	pos    uint64
+	off, n int // its payload in scanner.held
+}
+
+// replayHeld hands the held members of a batch to the replay function.
+func (s *scanner) replayHeld() error {
+	if s.replay != nil {
+		for _, m := range s.pending {
+			if err := s.replay(m.pos, s.held[m.off:m.off+m.n]); err != nil {
+				return err
+			}
 		}
-		if err := s.replay(at, rec[headerSize:]); err != nil {
-			return err
-		}
 	}
+	s.pending = s.pending[:0]
+	s.held = s.held[:0]
 	return nil
 }
 
@@ -425,10 +433,10 @@ func (l *Log) recover() error {
 			// Cover the damage with a record readers skip, so the chain
 			// goes on to the next good record. The intact members of a
 			// batch the damage broke are kept, like every intact record.
-			if err := s.replayBatch(res.batch); err != nil {
+			rep.Records += len(s.pending)
+			if err := s.replayHeld(); err != nil {
 				return fmt.Errorf("wal: open %s: replay: %w", l.name, err)
 			}
-			rep.Records += len(res.batch)
 			if err := l.skipRange(res.stopAt, next); err != nil {
 				return err
 			}
