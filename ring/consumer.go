@@ -119,7 +119,7 @@ func (g *gate) closeGate(r *Ring) {
 		if g.state.Load() == gateClosed {
 			return
 		}
-		r.dataReady.broadcast()
+		r.dataReady.Broadcast()
 		time.Sleep(20 * time.Microsecond)
 	}
 }
@@ -496,7 +496,7 @@ func (c *Consumer) Wait(ctx context.Context) error {
 		}
 		r.dataWaiters.Add(1)
 		c.s.waiting().Store(1)
-		ch := r.dataReady.wait()
+		ch := r.dataReady.Wait()
 		var err error
 		if r.Head() <= c.s.pos().Load() && !r.closed.Load() {
 			var poll <-chan time.Time

@@ -174,7 +174,7 @@ func (r *Ring) publish(head uint64) {
 		r.shareHead(head)
 	}
 	if r.dataWaiters.Load() > 0 {
-		r.dataReady.broadcast()
+		r.dataReady.Broadcast()
 	}
 }
 
@@ -216,7 +216,7 @@ func (r *Ring) waitSpace(ctx context.Context, n int) error {
 		// the scan and now has either been seen by this look or will wake
 		// us. Releases by other processes are seen by polling with backoff.
 		r.spaceWaiting.Store(true)
-		ch := r.spaceReady.wait()
+		ch := r.spaceReady.Wait()
 		if limit, err = r.rescan(end); err != nil || end <= limit {
 			r.spaceWaiting.Store(false)
 			return err
@@ -349,7 +349,7 @@ func (r *Ring) detachLaggardsLocked(end uint64) uint64 {
 // wakeProducer wakes a producer of this process waiting for space.
 func (r *Ring) wakeProducer() {
 	if r.spaceWaiting.Load() {
-		r.spaceReady.broadcast()
+		r.spaceReady.Broadcast()
 	}
 }
 
@@ -558,6 +558,6 @@ func (r *Ring) SetHead(pos uint64) error {
 	}
 	r.shareHead(r.visibleHeadLocked())
 	r.limit.Store(0)
-	r.dataReady.broadcast()
+	r.dataReady.Broadcast()
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ringlog/ringlog/internal/atomicmem"
+	"github.com/ringlog/ringlog/internal/notify"
 	"github.com/ringlog/ringlog/internal/osfile"
 	"github.com/ringlog/ringlog/pager"
 )
@@ -140,8 +141,8 @@ type Ring struct {
 
 	dataWaiters  atomic.Int32 // consumers of this process waiting for data
 	spaceWaiting atomic.Bool  // the producer waits for space
-	dataReady    notifier
-	spaceReady   notifier
+	dataReady    notify.Notifier
+	spaceReady   notify.Notifier
 
 	mu struct {
 		sync.Mutex
@@ -685,13 +686,13 @@ func (r *Ring) Close() error {
 	r.mu.closed = true
 	r.closed.Store(true)
 	r.mu.Unlock()
-	r.dataReady.broadcast()
-	r.spaceReady.broadcast()
+	r.dataReady.Broadcast()
+	r.spaceReady.Broadcast()
 	// Wait for producer calls in progress (waiting ones see closed and
 	// return), then for this handle's consumers and slot pins.
 	for !r.prod.CompareAndSwap(prodIdle, prodClosed) {
-		r.dataReady.broadcast()
-		r.spaceReady.broadcast()
+		r.dataReady.Broadcast()
+		r.spaceReady.Broadcast()
 		time.Sleep(20 * time.Microsecond)
 	}
 	// The gates are drained without the lock: a call in progress may
@@ -742,41 +743,4 @@ func (r *Ring) Close() error {
 		}
 	}
 	return err
-}
-
-// notifier wakes every goroutine waiting on it. broadcast costs one
-// atomic load when nobody has armed it since the last wake.
-type notifier struct {
-	armed atomic.Bool
-	mu    sync.Mutex
-	ch    chan struct{}
-}
-
-// wait arms the notifier and returns the channel the next broadcast
-// closes. The caller checks its condition again after wait, so a broadcast
-// that came just before is not missed.
-func (n *notifier) wait() <-chan struct{} {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.ch == nil {
-		n.ch = make(chan struct{})
-	}
-	n.armed.Store(true)
-	return n.ch
-}
-
-// broadcast wakes the waiters, reporting whether there were any.
-func (n *notifier) broadcast() bool {
-	if !n.armed.Load() {
-		return false
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.armed.Store(false)
-	if n.ch == nil {
-		return false
-	}
-	close(n.ch)
-	n.ch = nil
-	return true
 }

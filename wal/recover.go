@@ -297,9 +297,33 @@ func (s *scanner) replayHeld() error {
 
 // markersAfter looks past a stop for valid sync markers: proof of how far
 // the log was durable when later writes were made. It also counts the
-// complete records found there (what a cut drops). A record names its own
-// position, so one comparison per 8 bytes skips everything else.
+// complete records found there (what a cut drops).
 func (s *scanner) markersAfter(from uint64) (synced uint64, records int, lastEnd uint64) {
+	s.validAfter(from, func(pos uint64, h recordHeader, rec []byte) bool {
+		if h.typ == typeSync {
+			synced = max(synced, binary.LittleEndian.Uint64(rec[headerSize:]))
+		} else if h.typ == typeData {
+			records++
+		}
+		lastEnd = pos + uint64(recordSize(int(h.length)))
+		return true
+	})
+	return synced, records, lastEnd
+}
+
+// nextRecord finds the first valid record after from (salvage).
+func (s *scanner) nextRecord(from uint64) (next uint64, ok bool) {
+	s.validAfter(from, func(pos uint64, _ recordHeader, _ []byte) bool {
+		next, ok = pos, true
+		return false
+	})
+	return next, ok
+}
+
+// validAfter calls fn for each valid record after from, in order, while fn
+// returns true. A record names its own position, so one comparison per 8
+// bytes passes over everything else.
+func (s *scanner) validAfter(from uint64, fn func(pos uint64, h recordHeader, rec []byte) bool) {
 	for base := from + align; base+headerSize <= s.limit; {
 		n := int(min(s.limit-base, scanChunk))
 		if s.seg != 0 {
@@ -308,7 +332,7 @@ func (s *scanner) markersAfter(from uint64) (synced uint64, records int, lastEnd
 			n = int(min(uint64(n), s.seg-base%s.seg+headerSize))
 		}
 		if n < headerSize {
-			break
+			return
 		}
 		win, err := s.bytes(base, n)
 		if err != nil {
@@ -321,50 +345,12 @@ func (s *scanner) markersAfter(from uint64) (synced uint64, records int, lastEnd
 			}
 		}
 		for _, pos := range hits { // record() may read over the window
-			h, rec, err := s.record(pos)
-			if err != nil {
-				continue
-			}
-			if h.typ == typeSync {
-				synced = max(synced, binary.LittleEndian.Uint64(rec[headerSize:]))
-			} else if h.typ == typeData {
-				records++
-			}
-			lastEnd = pos + uint64(recordSize(int(h.length)))
-		}
-		base += uint64((n-headerSize)/align*align + align)
-	}
-	return synced, records, lastEnd
-}
-
-// nextRecord finds the first valid record after from (salvage).
-func (s *scanner) nextRecord(from uint64) (uint64, bool) {
-	for base := from + align; base+headerSize <= s.limit; {
-		n := int(min(s.limit-base, scanChunk))
-		if s.seg != 0 {
-			n = int(min(uint64(n), s.seg-base%s.seg+headerSize))
-		}
-		if n < headerSize {
-			break
-		}
-		win, err := s.bytes(base, n)
-		if err != nil {
-			return 0, false
-		}
-		var hits []uint64
-		for i := 0; i+headerSize <= len(win); i += align {
-			if pos := base + uint64(i); binary.LittleEndian.Uint64(win[i+8:i+16]) == pos {
-				hits = append(hits, pos)
-			}
-		}
-		for _, pos := range hits {
-			if _, _, err := s.record(pos); err == nil {
-				return pos, true
+			if h, rec, err := s.record(pos); err == nil && !fn(pos, h, rec) {
+				return
 			}
 		}
 		base += uint64((n-headerSize)/align*align + align)
 	}
-	return 0, false
 }
 
 // recover scans the log from its checkpoint, decides where it ends

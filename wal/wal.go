@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ringlog/ringlog/internal/notify"
 	"github.com/ringlog/ringlog/pager"
 	"github.com/ringlog/ringlog/ring"
 )
@@ -198,10 +199,10 @@ type Log struct {
 	written atomic.Uint64 // end of the records handed to the OS (the ring head)
 	synced  atomic.Uint64 // end of the durable records
 
-	kick      chan struct{} // wakes the flusher
-	flushed   notifier      // written or synced moved, or the log failed
-	roomFreed notifier      // the flusher took the buffer
-	done      chan struct{} // the flusher has exited
+	kick      chan struct{}   // wakes the flusher
+	flushed   notify.Notifier // written or synced moved, or the log failed
+	roomFreed notify.Notifier // the flusher took the buffer
+	done      chan struct{}   // the flusher has exited
 	stats     stats
 	// batchForTest keeps appends in the buffer until Flush or Sync, so
 	// tests see the same writes (and sync markers) on every run.
@@ -410,7 +411,7 @@ func (l *Log) append(ctx context.Context, ps [][]byte, durable bool) (uint64, er
 		if len(l.mu.buf) == 0 || len(l.mu.buf)+size <= cap(l.mu.buf) {
 			break
 		}
-		ch := l.roomFreed.wait()
+		ch := l.roomFreed.Wait()
 		l.mu.Unlock()
 		l.kickFlusher()
 		select {
@@ -504,7 +505,7 @@ func (l *Log) waitFor(ctx context.Context, end uint64, durable bool) error {
 		if reached >= end {
 			return nil
 		}
-		ch := l.flushed.wait()
+		ch := l.flushed.Wait()
 		l.mu.Lock()
 		err := l.mu.err
 		closed := l.mu.closed
@@ -630,7 +631,7 @@ func (l *Log) flusher() {
 				l.mu.records = 0
 			}
 			l.mu.Unlock()
-			l.roomFreed.broadcast()
+			l.roomFreed.Broadcast()
 			t0 := time.Now()
 			if err := l.writeBatch(buf, start, records, epoch, syncNow); err != nil {
 				l.fail(err)
@@ -704,7 +705,7 @@ func (l *Log) writeBatch(buf []byte, start uint64, records int, epoch uint32, sy
 		l.stats.synced(time.Since(t0))
 		l.synced.Store(end)
 	}
-	l.flushed.broadcast()
+	l.flushed.Broadcast()
 	return nil
 }
 
@@ -721,8 +722,8 @@ func (l *Log) fail(err error) {
 	}
 	l.mu.Unlock()
 	l.r.Fail(err) // the ring must not record anything as durable now
-	l.flushed.broadcast()
-	l.roomFreed.broadcast()
+	l.flushed.Broadcast()
+	l.roomFreed.Broadcast()
 }
 
 // Close writes and syncs every appended record, records the state in the
@@ -826,39 +827,6 @@ func (l *Log) TruncateFront(pos uint64) error {
 		}
 	}
 	return nil
-}
-
-// notifier wakes every goroutine waiting on it. broadcast costs one
-// atomic load when nobody has armed it since the last wake.
-type notifier struct {
-	armed atomic.Bool
-	mu    sync.Mutex
-	ch    chan struct{}
-}
-
-// wait arms the notifier and returns the channel the next broadcast
-// closes. The caller checks its condition again after wait.
-func (n *notifier) wait() <-chan struct{} {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.ch == nil {
-		n.ch = make(chan struct{})
-	}
-	n.armed.Store(true)
-	return n.ch
-}
-
-func (n *notifier) broadcast() {
-	if !n.armed.Load() {
-		return
-	}
-	n.mu.Lock()
-	n.armed.Store(false)
-	if n.ch != nil {
-		close(n.ch)
-		n.ch = nil
-	}
-	n.mu.Unlock()
 }
 
 // Layout picks how the log's ring lives in its file: see ring.Layout.
