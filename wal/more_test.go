@@ -5,14 +5,17 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ringlog/ringlog/internal/invariants"
 	"github.com/ringlog/ringlog/pager"
 	"github.com/ringlog/ringlog/ring"
 )
@@ -269,5 +272,34 @@ func TestConcurrentWritersAndReader(t *testing.T) {
 		if m := l.Metrics(); m.Appends != uint64(total) || m.Syncs == 0 {
 			t.Fatalf("metrics %+v", m)
 		}
+	})
+}
+
+// TestInvariantsCatchAModifiedSlice: in builds with the invariants tag, a
+// reader checks the previous record again on its next call, so a slice
+// written to (or used past its lifetime) is caught.
+func TestInvariantsCatchAModifiedSlice(t *testing.T) {
+	if !invariants.Enabled {
+		t.Skip("needs -tags invariants")
+	}
+	forEachConfig(t, func(t *testing.T, c config) {
+		l, _ := createWith(t, c, Options{Sync: SyncNever})
+		defer l.Close()
+		ctx := context.Background()
+		l.Append(ctx, rec(1, 100))
+		l.Append(ctx, rec(2, 100))
+		l.Flush(ctx)
+		rd, _ := l.NewReader(l.Checkpoint(), nil)
+		defer rd.Close()
+		rd.Next()
+		_, b := rd.Record()
+		b[3] ^= 1 // the caller scribbles on a slice it must not modify
+		defer func() {
+			if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "modified or used past its lifetime") {
+				t.Fatalf("recovered %v", r)
+			}
+		}()
+		rd.Next()
+		t.Fatal("a modified record went unnoticed")
 	})
 }
