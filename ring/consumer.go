@@ -476,52 +476,22 @@ func (c *Consumer) Release(n int) error {
 
 // Wait blocks until there are committed bytes past the consumer's
 // position, or ctx ends, or the ring is closed. In another process than
-// the producer's it polls with backoff.
+// the producer's it sleeps on a futex the producer wakes (see WaitHead).
 func (c *Consumer) Wait(ctx context.Context) error {
 	if err := c.enter(c.r, "wait", c); err != nil {
 		return err
 	}
 	defer c.leave()
-	r := c.r
-	backoff := 20 * time.Microsecond
-	for {
-		if err := c.checkOverrun("wait"); err != nil {
-			return err
-		}
-		if r.closed.Load() {
-			return fmt.Errorf("ring: %s of %s: wait: %w", c.who(), r.name, ErrClosed)
-		}
-		if r.Head() > c.s.pos().Load() {
-			return nil
-		}
-		r.dataWaiters.Add(1)
-		c.s.waiting().Store(1)
-		ch := r.dataReady.Wait()
-		var err error
-		if r.Head() <= c.s.pos().Load() && !r.closed.Load() {
-			var poll <-chan time.Time
-			var t *time.Timer
-			if r.readOnly {
-				t = time.NewTimer(backoff)
-				poll = t.C
-				backoff = min(2*backoff, 5*time.Millisecond)
-			}
-			select {
-			case <-ctx.Done():
-				err = fmt.Errorf("ring: %s of %s: wait: %w", c.who(), r.name, ctx.Err())
-			case <-ch:
-			case <-poll:
-			}
-			if t != nil {
-				t.Stop()
-			}
-		}
-		c.s.waiting().Store(0)
-		r.dataWaiters.Add(-1)
-		if err != nil {
-			return err
-		}
+	if err := c.checkOverrun("wait"); err != nil {
+		return err
 	}
+	c.s.waiting().Store(1)
+	err := c.r.WaitHead(ctx, c.s.pos().Load(), false)
+	c.s.waiting().Store(0)
+	if err != nil {
+		return fmt.Errorf("ring: %s: %w", c.who(), err)
+	}
+	return c.checkOverrun("wait")
 }
 
 // Sync makes the consumer's position durable.

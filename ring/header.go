@@ -162,7 +162,8 @@ const (
 	liveHead    = 0  // uint64: committed position
 	liveSynced  = 8  // uint64: durable position
 	liveRegGen  = 16 // uint64: bumped when consumers or pins come or go
-	liveWakeups = 24 // 16 bytes reserved for cross-process wakeup words
+	liveDataSeq = 24 // uint32: bumped when the head or synced position moves while someone waits (a futex)
+	liveWaiters = 28 // uint32: handles of other processes waiting for data
 	liveWriter  = 40 // uint64: token of the producer, 0 if none
 	liveRegLock = 48 // uint64: token of the handle registering a slot
 	liveLimit   = 56 // uint64: how far the producer may write without looking again

@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/ringlog/ringlog/internal/futex"
 	"github.com/ringlog/ringlog/internal/invariants"
 	"github.com/ringlog/ringlog/pager"
 )
@@ -173,13 +174,78 @@ func (r *Ring) publish(head uint64) {
 	if !r.mirror {
 		r.shareHead(head)
 	}
+	r.wakeLocal()
+}
+
+// wakeLocal wakes waiters of this process.
+func (r *Ring) wakeLocal() {
 	if r.dataWaiters.Load() > 0 {
 		r.dataReady.Broadcast()
 	}
 }
 
-// shareHead makes head the head other processes see.
-func (r *Ring) shareHead(head uint64) { r.liveHead.Store(head) }
+// shareHead makes head the head other processes see, and wakes those of
+// them that wait.
+func (r *Ring) shareHead(head uint64) {
+	r.liveHead.Store(head)
+	r.wakeOthers()
+}
+
+// wakeOthers wakes waiters of other processes: only if one has said it
+// waits (one load otherwise).
+func (r *Ring) wakeOthers() {
+	if r.liveWaiters.Load() != 0 {
+		r.dataSeq.Add(1)
+		futex.Wake(r.dataSeq)
+	}
+}
+
+// WaitHead blocks until the head (or, if durable, the synced position) is
+// past pos, or ctx ends, or the ring is closed. Waiters in the producer's
+// process are woken by its commits; waiters in other processes sleep on a
+// futex in the live file, which the producer wakes only when a waiter has
+// said it waits (where futexes are missing, they poll with backoff).
+func (r *Ring) WaitHead(ctx context.Context, pos uint64, durable bool) error {
+	reached := func() bool {
+		if durable {
+			return r.Synced() > pos
+		}
+		return r.Head() > pos
+	}
+	for {
+		if reached() {
+			return nil
+		}
+		if r.closed.Load() {
+			return fmt.Errorf("ring: %s: wait: %w", r.name, ErrClosed)
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("ring: %s: wait: %w", r.name, err)
+		}
+		if !r.readOnly {
+			// Same process as the producer: its commits and syncs
+			// broadcast.
+			r.dataWaiters.Add(1)
+			ch := r.dataReady.Wait()
+			if !reached() && !r.closed.Load() {
+				select {
+				case <-ctx.Done():
+				case <-ch:
+				}
+			}
+			r.dataWaiters.Add(-1)
+			continue
+		}
+		seq := r.dataSeq.Load()
+		r.liveWaiters.Add(1)
+		if !reached() {
+			stop := context.AfterFunc(ctx, func() { futex.Wake(r.dataSeq) })
+			futex.Wait(r.dataSeq, seq, 50*time.Millisecond)
+			stop()
+		}
+		r.liveWaiters.Add(^uint32(0))
+	}
+}
 
 // visibleHeadLocked is the head other processes may see: on Copy, only
 // what was written back.

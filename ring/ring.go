@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ringlog/ringlog/internal/atomicmem"
+	"github.com/ringlog/ringlog/internal/futex"
 	"github.com/ringlog/ringlog/internal/notify"
 	"github.com/ringlog/ringlog/internal/osfile"
 	"github.com/ringlog/ringlog/pager"
@@ -111,7 +112,8 @@ type Ring struct {
 
 	// Words in the shared live page.
 	liveHead, liveSynced, regGen, liveLimit, liveWriter, regLock, segGen *atomic.Uint64
-	deadWriter                                                           uint64 // a writer token found dead at open
+	dataSeq, liveWaiters                                                 *atomic.Uint32 // cross-process wakeups (futex)
+	deadWriter                                                           uint64         // a writer token found dead at open
 	seenSegGen                                                           atomic.Uint64
 
 	// headp and syncedp point at the committed and synced positions: Go
@@ -460,6 +462,8 @@ func (r *Ring) bindLive() {
 	r.liveHead, r.liveSynced, r.regGen = u64(liveHead), u64(liveSynced), u64(liveRegGen)
 	r.liveLimit, r.liveWriter, r.regLock = u64(liveLimit), u64(liveWriter), u64(liveRegLock)
 	r.segGen = u64(liveSegGen)
+	r.dataSeq = atomicmem.Uint32(r.liveMem, liveDataSeq)
+	r.liveWaiters = atomicmem.Uint32(r.liveMem, liveWaiters)
 }
 
 func (r *Ring) closeViews() {
@@ -601,6 +605,8 @@ func (r *Ring) syncDataLocked() (uint64, error) {
 	}
 	r.synced.Store(head)
 	r.liveSynced.Store(head)
+	r.wakeOthers()
+	r.wakeLocal()
 	return head, nil
 }
 
@@ -686,6 +692,7 @@ func (r *Ring) Close() error {
 	r.mu.closed = true
 	r.closed.Store(true)
 	r.mu.Unlock()
+	futex.Wake(r.dataSeq) // waiters of this handle sleeping on the futex
 	r.dataReady.Broadcast()
 	r.spaceReady.Broadcast()
 	// Wait for producer calls in progress (waiting ones see closed and
