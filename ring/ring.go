@@ -524,6 +524,25 @@ func (r *Ring) Tail() uint64 {
 	return r.tailLocked(r.Head())
 }
 
+// ReloadHeader reads the header again (a read-only handle: the producer in
+// another process may have written a newer one since Open), so UserData
+// and, with no producer live, Head see its latest state.
+func (r *Ring) ReloadHeader() error {
+	h, _, err := readHeader(r.f)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h.seq >= r.mu.hdr.seq {
+		r.mu.hdr = *h
+		if r.readOnly {
+			r.hdrHead = h.head
+		}
+	}
+	return nil
+}
+
 // UserData returns the user data stored in the header.
 func (r *Ring) UserData() []byte {
 	r.mu.Lock()

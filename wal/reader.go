@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"iter"
@@ -36,9 +37,6 @@ type Reader struct {
 	closed  bool
 }
 
-// pinStep is how far a reader goes before it moves its pin.
-const pinStep = 256 << 10
-
 // ReaderOptions configure a Reader.
 type ReaderOptions struct {
 	// Durable stops the reader at the durable end of the log instead of
@@ -50,6 +48,9 @@ type ReaderOptions struct {
 // position of a record (as Append returned it), the checkpoint, or the
 // end of the log.
 func (l *Log) NewReader(from uint64, opts *ReaderOptions) (*Reader, error) {
+	if err := l.refreshMeta(); err != nil {
+		return nil, err
+	}
 	l.mu.Lock()
 	m := l.mu.meta
 	closed := l.mu.closed
@@ -177,8 +178,9 @@ func (rd *Reader) Next() bool {
 	}
 	rd.cur, rd.curRec = nil, nil
 	limit := rd.limit()
+	refreshed := false
 	for {
-		if rd.pos >= limit {
+		if rd.pos+headerSize > limit {
 			return false
 		}
 		hb, err := rd.window(rd.pos, headerSize, limit)
@@ -187,11 +189,26 @@ func (rd *Reader) Next() bool {
 			return false
 		}
 		h, err := rd.parse(rd.pos, hb)
+		if errors.Is(err, errStale) && !refreshed {
+			// Truncation or a writer's recovery may have started a new
+			// epoch since this reader looked: look again, once.
+			refreshed = true
+			if rerr := rd.refreshEpoch(); rerr != nil {
+				rd.err = rerr
+				return false
+			}
+			continue
+		}
 		if err != nil {
-			rd.err = err
+			rd.err = rd.corrupt(rd.pos, err)
 			return false
 		}
-		rec, err := rd.window(rd.pos, headerSize+int(h.length), limit)
+		size := uint64(headerSize) + uint64(h.length)
+		if rd.pos+size > limit {
+			// Written in pieces another process has not all seen yet.
+			return false
+		}
+		rec, err := rd.window(rd.pos, int(size), limit)
 		if err == nil {
 			err = checkRecord(rec)
 		}
@@ -201,17 +218,55 @@ func (rd *Reader) Next() bool {
 		}
 		at := rd.pos
 		rd.pos += uint64(recordSize(int(h.length)))
+		refreshed = false
 		if h.typ != typeData {
 			continue
 		}
-		// The pin holds everything from its position on: moving it once
-		// per pinStep keeps the current record held at a fraction of the
-		// cost of a move per record.
-		if at-rd.pin.Position() >= pinStep {
-			rd.pin.Move(at)
-		}
+		// The pin holds everything from the current record on: the writer
+		// never reuses that space, and a truncation knows where every
+		// reader is.
+		rd.pin.Move(at)
 		rd.cur, rd.curPos, rd.curRec = rec[headerSize:], at, rec
 		return true
+	}
+}
+
+// refreshEpoch takes the log's current epoch: after a truncation in this
+// process, or (a read-only log) from the header the writer wrote last.
+func (rd *Reader) refreshEpoch() error {
+	if err := rd.l.refreshMeta(); err != nil {
+		return err
+	}
+	rd.l.mu.Lock()
+	rd.epoch, rd.epochAt = rd.l.mu.meta.epoch, rd.l.mu.meta.epochStart
+	rd.l.mu.Unlock()
+	rd.win = nil
+	return nil
+}
+
+// Follow iterates over the records from the reader's position on, like
+// All, and when it reaches the end waits for more, until ctx ends or the
+// reader fails; Err then says why (ctx's error when it ended). Waiting
+// costs nothing while no record comes: in the writer's process the
+// flusher wakes it, in another process a futex the writer wakes only
+// while someone waits. With ReaderOptions.Durable it sees a record only
+// once it is durable.
+func (rd *Reader) Follow(ctx context.Context) iter.Seq2[uint64, []byte] {
+	return func(yield func(uint64, []byte) bool) {
+		for {
+			for rd.Next() {
+				if !yield(rd.Record()) {
+					return
+				}
+			}
+			if rd.err != nil || rd.closed {
+				return
+			}
+			if err := rd.l.waitPast(ctx, rd.pos, rd.durable); err != nil {
+				rd.err = err
+				return
+			}
+		}
 	}
 }
 

@@ -353,6 +353,64 @@ func (l *Log) Checkpoint() uint64 {
 	return l.mu.meta.checkpoint
 }
 
+// refreshMeta takes the log's metadata again: on a read-only log from the
+// header the writer wrote last.
+func (l *Log) refreshMeta() error {
+	if !l.readOnly {
+		return nil // this process's meta is always current
+	}
+	if err := l.r.ReloadHeader(); err != nil {
+		return fmt.Errorf("wal: %s: %w", l.name, err)
+	}
+	m, err := decodeMeta(l.r.UserData(), uint64(l.r.Span()))
+	if err != nil {
+		return fmt.Errorf("wal: %s: %w", l.name, err)
+	}
+	l.mu.Lock()
+	l.mu.meta = m
+	l.mu.Unlock()
+	return nil
+}
+
+// waitPast waits until records (durable ones if durable) extend past pos,
+// or ctx ends, or the log closes.
+func (l *Log) waitPast(ctx context.Context, pos uint64, durable bool) error {
+	if l.readOnly {
+		if err := l.r.WaitHead(ctx, pos, durable); err != nil {
+			return fmt.Errorf("wal: %s: %w", l.name, err)
+		}
+		return nil
+	}
+	for {
+		reached := l.written.Load()
+		if durable {
+			reached = l.synced.Load()
+		}
+		if reached > pos {
+			return nil
+		}
+		ch := l.flushed.Wait()
+		l.mu.Lock()
+		closed := l.mu.closed
+		l.mu.Unlock()
+		if closed {
+			return fmt.Errorf("wal: %s: %w", l.name, ErrClosed)
+		}
+		reached = l.written.Load()
+		if durable {
+			reached = l.synced.Load()
+		}
+		if reached > pos {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wal: %s: %w", l.name, ctx.Err())
+		case <-ch:
+		}
+	}
+}
+
 // Append adds a record and returns its position. It returns once the
 // record has its place in the log; under SyncAlways it also waits until the
 // record is durable. Records appended by one goroutine keep their order.
@@ -741,6 +799,7 @@ func (l *Log) Close() error {
 	}
 	l.mu.closed = true
 	l.mu.Unlock()
+	l.flushed.Broadcast() // followers waiting for records
 	if !l.readOnly {
 		l.kickFlusher()
 		<-l.done
