@@ -74,6 +74,9 @@ type ConsumerOptions struct {
 	// (the wal's checkpoint): the producer lock makes any other attachment
 	// stale, so the producer takes it over.
 	ProducerOwned bool
+	// FromTail starts a new registration at the oldest byte the ring
+	// still retains instead of at the head.
+	FromTail bool
 }
 
 // ConsumerInfo describes a registered consumer.
@@ -175,7 +178,11 @@ func (r *Ring) Consumer(name string, opts *ConsumerOptions) (*Consumer, error) {
 		r.regGen.Add(1) // the producer learns a handle is attached
 	} else {
 		var err error
-		if s, err = r.registerLocked(name, r.Head(), opts); err != nil {
+		start := r.Head()
+		if opts != nil && opts.FromTail {
+			start = r.retainedFromLocked(start)
+		}
+		if s, err = r.registerLocked(name, start, opts); err != nil {
 			return nil, err
 		}
 	}
@@ -204,6 +211,24 @@ func (r *Ring) registerLocked(name string, pos uint64, opts *ConsumerOptions) (s
 	r.regGen.Add(1)
 	r.raiseToLimit(s)
 	return s, nil
+}
+
+// retainedFromLocked is the oldest position still retained by a consumer
+// (or pin) of any process, at most head.
+func (r *Ring) retainedFromLocked(head uint64) uint64 {
+	tail := head
+	for p := range r.mu.pins {
+		if p.slot == nil {
+			tail = min(tail, p.pos.Load())
+		}
+	}
+	for i := 0; i < maxSlots; i++ {
+		s := r.slot(i)
+		if s.state().Load() == slotRegistered && s.flags().Load()&(flagLossy|flagDetached) == 0 {
+			tail = min(tail, s.pos().Load())
+		}
+	}
+	return tail
 }
 
 // raiseToLimit moves a slot that just started retaining up to the oldest
@@ -379,6 +404,10 @@ func (r *Ring) RemoveConsumer(name string) error {
 	r.wakeProducer()
 	return nil
 }
+
+// Detached reports whether the consumer was overrun (lossy) and must
+// Reattach. It is one load: cheap enough to ask before every read.
+func (c *Consumer) Detached() bool { return c.s.flags().Load()&flagDetached != 0 }
 
 // Name is the consumer's registered name.
 func (c *Consumer) Name() string { return c.name }

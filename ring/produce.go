@@ -348,6 +348,14 @@ func (r *Ring) rescan(end uint64) (uint64, error) {
 	return limit, nil
 }
 
+// Limit is the position up to which the producer may write now: the
+// retained span's end (a fresh look at every consumer and pin, detaching
+// lossy laggards as a write to there would).
+func (r *Ring) Limit() (uint64, error) {
+	head := r.head.Load()
+	return r.rescan(head)
+}
+
 // checkLimit verifies the cached limit against a fresh look at every
 // consumer and pin (invariant builds): a stale cache would let the producer
 // overwrite retained bytes.

@@ -225,7 +225,9 @@ func (rd *Reader) Next() bool {
 		// The pin holds everything from the current record on: the writer
 		// never reuses that space, and a truncation knows where every
 		// reader is.
-		rd.pin.Move(at)
+		if rd.pin != nil { // a consumer's reader is held by its position instead
+			rd.pin.Move(at)
+		}
 		rd.cur, rd.curPos, rd.curRec = rec[headerSize:], at, rec
 		return true
 	}
@@ -300,6 +302,8 @@ func (rd *Reader) Close() error {
 	}
 	rd.closed = true
 	rd.cur, rd.curRec = nil, nil
-	rd.pin.Release()
+	if rd.pin != nil {
+		rd.pin.Release()
+	}
 	return nil
 }

@@ -29,11 +29,21 @@ var (
 	ErrRange       = errors.New("wal: position outside the log")
 	ErrNotRecord   = errors.New("wal: no record starts at this position")
 	ErrBadOptions  = errors.New("wal: invalid options")
+	ErrFull        = errors.New("wal: log full: consumers or the checkpoint hold the space")
 	errEpochsSpent = errors.New("wal: epoch counter exhausted")
 )
 
 // IsCorruption reports whether err says the log's bytes are damaged.
 func IsCorruption(err error) bool { return errors.Is(err, ErrCorrupt) }
+
+// FullPolicy says what an append does when the log is full.
+type FullPolicy uint8
+
+// Full policies.
+const (
+	FullWait  FullPolicy = iota // wait for space, with the append's context
+	FullError                   // fail with ErrFull
+)
 
 // SyncPolicy says when appends become durable.
 type SyncPolicy uint8
@@ -85,6 +95,10 @@ type Options struct {
 	// BufferSize is the size of the staging buffer that appends are
 	// copied into and that the log writes with one pwrite; 0 means 1 MiB.
 	BufferSize int
+	// Full says what an append does when the log holds all it may (the
+	// slowest consumer or the checkpoint holds the space): wait (with its
+	// context) for space, or fail with ErrFull.
+	Full FullPolicy
 	// Replay, if set, receives every record recovery keeps, in order,
 	// during Open: the one pass a storage engine needs at startup, with
 	// every checksum verified once. data is valid only during the call
@@ -195,6 +209,7 @@ type Log struct {
 		// are kept under the lock the appender holds anyway.
 		flusherIdle    bool
 		appends, bytes uint64
+		limit          uint64 // FullError: the writer may write up to here (cached)
 	}
 	written atomic.Uint64 // end of the records handed to the OS (the ring head)
 	synced  atomic.Uint64 // end of the durable records
@@ -310,6 +325,10 @@ func open(r *ring.Ring, o Options) (*Log, error) {
 		return nil, err
 	}
 	l.mu.flusherIdle = true
+	// A write of the staged buffer is one write of the ring: at most a
+	// span (a segment in the growing layout).
+	o.BufferSize = min(o.BufferSize, r.Span()-markerSize)
+	l.opts.BufferSize = o.BufferSize
 	l.mu.buf = make([]byte, 0, o.BufferSize)
 	l.mu.start = l.written.Load()
 	if o.Sync == SyncInterval {
@@ -479,6 +498,12 @@ func (l *Log) append(ctx context.Context, ps [][]byte, durable bool) (uint64, er
 		}
 		l.mu.Lock()
 	}
+	if l.opts.Full == FullError {
+		if err := l.roomLocked(size); err != nil {
+			l.mu.Unlock()
+			return 0, err
+		}
+	}
 	if len(l.mu.buf) == 0 {
 		// Every write starts with a sync marker, filled in when the
 		// buffer is written: recovery learns from it how far the log was
@@ -522,6 +547,28 @@ func (l *Log) append(ctx context.Context, ps [][]byte, durable bool) (uint64, er
 		return first, err
 	}
 	return first, nil
+}
+
+// roomLocked fails with ErrFull unless size more bytes of records fit in
+// the log now (FullError). The limit is cached and looked at again only
+// when it seems too small.
+func (l *Log) roomLocked(size int) error {
+	end := l.mu.start + uint64(len(l.mu.buf)) + uint64(size)
+	if len(l.mu.buf) == 0 {
+		end += uint64(markerSize)
+	}
+	if end <= l.mu.limit {
+		return nil
+	}
+	lim, err := l.r.Limit()
+	if err != nil {
+		return fmt.Errorf("wal: append to %s: %w", l.name, err)
+	}
+	l.mu.limit = lim
+	if end > lim {
+		return fmt.Errorf("wal: append to %s: %d bytes wanted, %d free: %w", l.name, size, lim-min(lim, end-uint64(size)), ErrFull)
+	}
+	return nil
 }
 
 // markerSize is the space of a sync marker record.
