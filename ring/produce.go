@@ -579,11 +579,13 @@ func (r *Ring) Overwrite(pos uint64, p []byte) error {
 // SetHead moves the committed position to pos: forward over bytes already
 // in the data area (recovery found them there; they are taken as they are),
 // or back (a truncation). It fails with ErrRange if the retained span would
-// exceed the capacity, or, moving back, while any pin holds bytes before
-// the head. Consumers past the new head move back to it, and consumers
-// more than the capacity behind it are detached. Moving back is the one
-// exception to Peek's promise: bytes past the new head in slices consumers
-// still hold will change as new bytes are committed there.
+// exceed the capacity, or, moving back, while a pin of this process sits
+// at or past pos (its holder may read the bytes being dropped). Consumers
+// and other processes' pins past the new head move back to it, consumers
+// more than the capacity behind it are detached, and the synced position
+// moves back with the head. Moving back is the one exception to Peek's
+// promise: bytes past the new head in slices that consumers, or pins
+// before pos, still hold will change as new bytes are committed there.
 func (r *Ring) SetHead(pos uint64) error {
 	if err := r.beginProduce("set head", 0); err != nil {
 		return err
@@ -596,9 +598,9 @@ func (r *Ring) SetHead(pos uint64) error {
 	defer r.mu.Unlock()
 	head := r.head.Load()
 	if pos < head {
-		// A pin holds every byte from its position to the head.
+		// A pin at or past pos says its holder reads the bytes dropped.
 		for p := range r.mu.pins {
-			if pp := p.pos.Load(); pp < head {
+			if pp := p.pos.Load(); pp >= pos && pp < head {
 				return fmt.Errorf("ring: set head of %s back to %d: a reader holds position %d: %w", r.name, pos, pp, ErrRange)
 			}
 		}
@@ -617,6 +619,10 @@ func (r *Ring) SetHead(pos uint64) error {
 	}
 	r.clampSlotsLocked(pos, false)
 	r.head.Store(pos)
+	if pos < head && r.synced.Load() > pos {
+		r.synced.Store(pos)
+		r.liveSynced.Store(pos)
+	}
 	if r.seg != nil {
 		// Positions from here on are checked against the segments again.
 		r.seg.mappedEnd.Store(pos - pos%r.seg.size)

@@ -727,8 +727,15 @@ func TestSetHeadAndRaw(t *testing.T) {
 		}
 		p, _ := r.Pin(6000)
 		produce(t, r, []byte("new"))
-		if err := r.SetHead(6001); !errors.Is(err, ErrRange) {
-			t.Fatalf("truncating under a pin: %v", err)
+		if err := r.SetHead(6000); !errors.Is(err, ErrRange) {
+			t.Fatalf("truncating what a pin holds: %v", err)
+		}
+		// A pin before the new head keeps only bytes before it.
+		if err := r.SetHead(6002); err != nil {
+			t.Fatalf("truncating after a pin: %v", err)
+		}
+		if err := r.SetHead(6003); err != nil {
+			t.Fatal(err)
 		}
 		p.Release()
 		if err := r.SetHead(6000 + testCap + 1); !errors.Is(err, ErrRange) {
@@ -739,6 +746,10 @@ func TestSetHeadAndRaw(t *testing.T) {
 		}
 		if f := fileBytes(t, path, testCap, 6000, 3); string(f) != "new" {
 			t.Fatalf("file holds %q", f)
+		}
+		// The synced position moves back with the head.
+		if err := r.SetHead(5500); err != nil || r.Synced() != 5500 {
+			t.Fatalf("synced %d after moving the head back to 5500: %v", r.Synced(), err)
 		}
 	})
 }

@@ -195,13 +195,19 @@ func (c *Consumer) Sync() error {
 }
 
 // Reattach resumes a detached (lossy) consumer at the end of the log and
-// reports how many bytes it skipped.
+// reports how many bytes it skipped; or a consumer that got ErrTruncated
+// at its acknowledged position (which the truncation moved back to the
+// cut if it was past it), skipping nothing.
 func (c *Consumer) Reattach() (uint64, error) {
+	if errors.Is(c.rd.err, ErrTruncated) && !c.rc.Detached() {
+		c.rd.reset(c.rc.Position())
+		return 0, nil
+	}
 	n, err := c.rc.Reattach()
 	if err != nil {
 		return 0, fmt.Errorf("wal: %w", err)
 	}
-	c.rd.pos, c.rd.err, c.rd.win, c.rd.cur, c.rd.curRec = c.rc.Position(), nil, nil, nil, nil
+	c.rd.reset(c.rc.Position())
 	return n, nil
 }
 

@@ -27,6 +27,13 @@ func TestMain(m *testing.M) {
 		crashChild(spec)
 		os.Exit(0)
 	}
+	if spec := os.Getenv(truncChildEnv); spec != "" {
+		if err := truncChild(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "truncating child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if spec := os.Getenv(tailChildEnv); spec != "" {
 		if err := tailChild(spec); err != nil {
 			fmt.Fprintln(os.Stderr, "follower:", err)

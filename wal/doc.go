@@ -29,7 +29,9 @@
 //	8   8  position of the record: where its first byte is in the log
 //	16  4  epoch
 //	20  1  type: 1 data, 2 sync marker, 3 skip (0 is invalid)
-//	21  1  flags: bit 0 "more": a batch member with members after it
+//	21  1  flags: bit 0 "more": a batch member with members after it;
+//	       bit 1 "cont": a batch member after the first; bit 2 "epoch
+//	       start" (sync markers): the first record written in its epoch
 //	22  2  zero
 //	24  n  payload, then zeroes up to a multiple of 8
 //
@@ -45,7 +47,9 @@
 // damage after it may be a write a crash cut short.
 //
 // A batch (AppendBatch) is a run of data records, all but the last flagged
-// "more"; recovery keeps a batch only if its last member is intact.
+// "more", all but the first "cont"; recovery keeps a batch only if its
+// last member is intact, and TruncateBack cuts before a batch, never
+// inside.
 //
 // Salvage covers damaged bytes with a skip record so the chain of records
 // goes on; readers skip it.
@@ -136,4 +140,21 @@
 // lies past the end (a torn write, a dropped suffix) can ever be read as a
 // record of the new epoch, even when new records of the same sizes land
 // exactly where old ones were.
+//
+// # Truncation
+//
+// TruncateFront(pos) moves the checkpoint: the records before it are no
+// longer part of the log, and their space is reused once no reader pins
+// it and every consumer acknowledged it (in the growing layout whole
+// segments are recycled, remapped, never copied).
+//
+// TruncateBack(pos) drops the records from pos on: it starts a new epoch
+// at pos and makes it durable before anything else is written, so the
+// dropped records never come back, whatever lands on their bytes and
+// wherever a crash strikes. A reader (in this or another process) that
+// had read past pos learns it on its next record with ErrTruncated: the
+// first record of every epoch is flagged, so a change of epoch anywhere
+// else says the log was cut back under the reader. The same holds when a
+// writer's recovery cuts a torn tail a reader of another process had
+// already read.
 package wal

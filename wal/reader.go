@@ -33,6 +33,10 @@ type Reader struct {
 	err     error
 	epoch   uint32
 	epochAt uint64
+	// last is the epoch of the last record passed (0 after a seek): a
+	// record of another epoch must start that epoch, or the log was cut
+	// back under the reader.
+	last    uint32
 	durable bool
 	closed  bool
 }
@@ -95,7 +99,7 @@ func (rd *Reader) Seek(pos uint64) error {
 }
 
 func (rd *Reader) seek(pos uint64) error {
-	rd.cur, rd.curRec, rd.err, rd.win = nil, nil, nil, nil
+	rd.cur, rd.curRec, rd.err, rd.win, rd.last = nil, nil, nil, nil, 0
 	if pos < rd.l.r.Head() {
 		if _, err := rd.header(pos); err != nil {
 			if errors.Is(err, ErrCorrupt) {
@@ -181,6 +185,11 @@ func (rd *Reader) Next() bool {
 	refreshed := false
 	for {
 		if rd.pos+headerSize > limit {
+			if rd.pin != nil {
+				// Nothing is held: a TruncateBack back to here or
+				// further need not wait for this reader.
+				rd.pin.Move(rd.pos)
+			}
 			return false
 		}
 		hb, err := rd.window(rd.pos, headerSize, limit)
@@ -216,6 +225,15 @@ func (rd *Reader) Next() bool {
 			rd.err = rd.corrupt(rd.pos, err)
 			return false
 		}
+		switch {
+		case h.typ == typeSkip:
+			rd.last = 0 // salvaged damage may have covered an epoch's start
+		case rd.last != 0 && h.epoch != rd.last && h.flags&flagEpochStart == 0:
+			rd.err = rd.truncated()
+			return false
+		default:
+			rd.last = h.epoch
+		}
 		at := rd.pos
 		rd.pos += uint64(recordSize(int(h.length)))
 		refreshed = false
@@ -240,10 +258,30 @@ func (rd *Reader) refreshEpoch() error {
 		return err
 	}
 	rd.l.mu.Lock()
-	rd.epoch, rd.epochAt = rd.l.mu.meta.epoch, rd.l.mu.meta.epochStart
+	epoch, epochAt := rd.l.mu.meta.epoch, rd.l.mu.meta.epochStart
 	rd.l.mu.Unlock()
 	rd.win = nil
+	if epoch != rd.epoch && epochAt < rd.pos {
+		// A new epoch starts before the reader's position: what it read
+		// from there on was cut.
+		rd.epoch, rd.epochAt = epoch, epochAt
+		return rd.truncated()
+	}
+	rd.epoch, rd.epochAt = epoch, epochAt
 	return nil
+}
+
+// reset moves a reader without a pin (a consumer's) to pos, a record
+// boundary its owner vouches for.
+func (rd *Reader) reset(pos uint64) {
+	rd.pos, rd.err, rd.win, rd.cur, rd.curRec, rd.last = pos, nil, nil, nil, nil, 0
+	rd.l.mu.Lock()
+	rd.epoch, rd.epochAt = rd.l.mu.meta.epoch, rd.l.mu.meta.epochStart
+	rd.l.mu.Unlock()
+}
+
+func (rd *Reader) truncated() error {
+	return fmt.Errorf("wal: read %s at position %d: %w; seek back to continue", rd.l.name, rd.pos, ErrTruncated)
 }
 
 // Follow iterates over the records from the reader's position on, like

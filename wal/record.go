@@ -19,7 +19,10 @@ const (
 	typeSkip = 3 // damaged bytes salvage covered; readers skip it
 
 	// Flags.
-	flagMore = 1 << 0 // a batch member with more members after it
+	flagMore       = 1 << 0 // data: a batch member with more members after it
+	flagCont       = 1 << 1 // data: a batch member after the first
+	flagEpochStart = 1 << 2 // sync marker: the first record of its epoch
+	dataFlags      = flagMore | flagCont
 
 	syncPayload = 8
 )
@@ -35,7 +38,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 //	16  4  epoch: bumped by TruncateBack, so records of a truncated suffix
 //	       never parse as new ones
 //	20  1  type: 1 data, 2 sync marker, 3 skip (0 is invalid)
-//	21  1  flags: bit 0 "more": a batch member with members after it
+//	21  1  flags: bit 0 "more": a batch member with members after it;
+//	       bit 1 "cont": a batch member after the first; bit 2 "epoch
+//	       start" (sync markers): the first record written in its epoch
 //	22  2  reserved, zero
 //	24  n  payload, then zeroes up to a multiple of 8
 type recordHeader struct {
@@ -94,9 +99,9 @@ func parseHeader(b []byte, pos uint64, minEpoch, maxEpoch uint32, maxLen int) (r
 		return h, errZeroed
 	case h.pos != pos || h.epoch < minEpoch || h.epoch > maxEpoch:
 		return h, errStale
-	case h.typ < typeData || h.typ > typeSkip, h.flags&^flagMore != 0, b[22] != 0 || b[23] != 0:
+	case h.typ < typeData || h.typ > typeSkip, h.typ == typeData && h.flags&^dataFlags != 0, b[22] != 0 || b[23] != 0:
 		return h, fmt.Errorf("%w: type %d, flags %#x", errBadHeader, h.typ, h.flags)
-	case h.typ == typeSync && (h.length != syncPayload || h.flags != 0):
+	case h.typ == typeSync && (h.length != syncPayload || h.flags&^flagEpochStart != 0):
 		return h, fmt.Errorf("%w: sync marker of %d bytes, flags %#x", errBadHeader, h.length, h.flags)
 	case h.typ == typeSkip && h.flags != 0:
 		return h, fmt.Errorf("%w: skip record with flags %#x", errBadHeader, h.flags)

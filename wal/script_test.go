@@ -26,6 +26,8 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of the re
 //	create [capacity=N]         a new log (sync policy never)
 //	append n=N size=S [batch]   N records of S bytes (one batch if batch)
 //	sync                        make everything durable
+//	truncate-back pos=P         TruncateBack(P)
+//	truncate-front pos=P        TruncateFront(P)
 //	crash                       flush, then lose the process (no Close)
 //	zero pos=P n=N              zero N bytes of the data area at position P
 //	flip pos=P                  flip one bit of the byte at position P
@@ -201,6 +203,18 @@ func (st *scriptState) run(line string) string {
 			t.Fatal(err)
 		}
 		return fmt.Sprintf("appended %d records at %d..%d", n, first, last)
+	case "truncate-back", "truncate-front":
+		pos := uint64(st.num(a, "pos"))
+		var err error
+		if f[0] == "truncate-back" {
+			err = st.l.TruncateBack(ctx, pos)
+		} else {
+			err = st.l.TruncateFront(pos)
+		}
+		if err != nil {
+			return "error: " + st.clean(err.Error())
+		}
+		return fmt.Sprintf("written through %d, durable through %d", st.l.Written(), st.l.Durable())
 	case "sync":
 		if err := st.l.Sync(ctx); err != nil {
 			t.Fatal(err)

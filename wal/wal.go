@@ -30,6 +30,8 @@ var (
 	ErrNotRecord   = errors.New("wal: no record starts at this position")
 	ErrBadOptions  = errors.New("wal: invalid options")
 	ErrFull        = errors.New("wal: log full: consumers or the checkpoint hold the space")
+	ErrInBatch     = errors.New("wal: position inside a batch: a batch is kept or dropped whole")
+	ErrTruncated   = errors.New("wal: the log was cut back before the reader's position (TruncateBack, or recovery after a crash)")
 	errEpochsSpent = errors.New("wal: epoch counter exhausted")
 )
 
@@ -210,9 +212,14 @@ type Log struct {
 		flusherIdle    bool
 		appends, bytes uint64
 		limit          uint64 // FullError: the writer may write up to here (cached)
+		// trunc is a TruncateBack the flusher carries out once it has
+		// written what is staged; appends wait meanwhile.
+		trunc *truncRequest
 	}
 	written atomic.Uint64 // end of the records handed to the OS (the ring head)
-	synced  atomic.Uint64 // end of the durable records
+	// truncGen counts TruncateBacks; it changes under mu.
+	truncGen atomic.Uint64
+	synced   atomic.Uint64 // end of the durable records
 
 	kick      chan struct{}   // wakes the flusher
 	flushed   notify.Notifier // written or synced moved, or the log failed
@@ -485,7 +492,7 @@ func (l *Log) append(ctx context.Context, ps [][]byte, durable bool) (uint64, er
 			l.mu.Unlock()
 			return 0, err
 		}
-		if len(l.mu.buf) == 0 || len(l.mu.buf)+size <= cap(l.mu.buf) {
+		if l.mu.trunc == nil && (len(l.mu.buf) == 0 || len(l.mu.buf)+size <= cap(l.mu.buf)) {
 			break
 		}
 		ch := l.roomFreed.Wait()
@@ -516,7 +523,10 @@ func (l *Log) append(ctx context.Context, ps [][]byte, durable bool) (uint64, er
 	for i, p := range ps {
 		h := recordHeader{pos: pos, epoch: epoch, typ: typeData}
 		if i < len(ps)-1 {
-			h.flags = flagMore
+			h.flags |= flagMore
+		}
+		if i > 0 {
+			h.flags |= flagCont
 		}
 		n := recordSize(len(p))
 		at := len(l.mu.buf)
@@ -524,6 +534,7 @@ func (l *Log) append(ctx context.Context, ps [][]byte, durable bool) (uint64, er
 		putRecord(l.mu.buf[at:], h, p)
 		pos += uint64(n)
 	}
+	gen := l.truncGen.Load()
 	l.mu.records += len(ps)
 	l.mu.appends += uint64(len(ps))
 	l.mu.bytes += uint64(size)
@@ -543,7 +554,7 @@ func (l *Log) append(ctx context.Context, ps [][]byte, durable bool) (uint64, er
 	if !durable {
 		return first, nil
 	}
-	if err := l.waitFor(ctx, pos, true); err != nil {
+	if err := l.waitFor(ctx, pos, true, gen); err != nil {
 		return first, err
 	}
 	return first, nil
@@ -600,14 +611,17 @@ func (l *Log) kickFlusher() {
 	}
 }
 
-// waitFor waits until records up to end are written (or durable).
-func (l *Log) waitFor(ctx context.Context, end uint64, durable bool) error {
+// waitFor waits until records up to end, staged in truncation generation
+// gen, are written (or durable). A TruncateBack writes and syncs
+// everything staged before it starts, so once the generation moved on,
+// the records were durable before they were (maybe) dropped.
+func (l *Log) waitFor(ctx context.Context, end uint64, durable bool, gen uint64) error {
 	for {
 		reached := l.written.Load()
 		if durable {
 			reached = l.synced.Load()
 		}
-		if reached >= end {
+		if reached >= end || l.truncGen.Load() != gen {
 			return nil
 		}
 		ch := l.flushed.Wait()
@@ -619,7 +633,7 @@ func (l *Log) waitFor(ctx context.Context, end uint64, durable bool) error {
 		if durable {
 			reached = l.synced.Load()
 		}
-		if reached >= end {
+		if reached >= end || l.truncGen.Load() != gen {
 			return nil
 		}
 		if err != nil {
@@ -640,12 +654,12 @@ func (l *Log) waitFor(ctx context.Context, end uint64, durable bool) error {
 // then visible to readers, and survives a crash of this process) without
 // waiting for it to be durable.
 func (l *Log) Flush(ctx context.Context) error {
-	end, err := l.end()
+	end, gen, err := l.end()
 	if err != nil {
 		return err
 	}
 	l.kickFlusher()
-	return l.waitFor(ctx, end, false)
+	return l.waitFor(ctx, end, false, gen)
 }
 
 // Sync makes every record appended so far durable.
@@ -653,25 +667,26 @@ func (l *Log) Sync(ctx context.Context) error {
 	l.mu.Lock()
 	l.mu.syncReq = true
 	l.mu.Unlock()
-	end, err := l.end()
+	end, gen, err := l.end()
 	if err != nil {
 		return err
 	}
 	l.kickFlusher()
-	return l.waitFor(ctx, end, true)
+	return l.waitFor(ctx, end, true, gen)
 }
 
-// end is the position after the last staged record.
-func (l *Log) end() (uint64, error) {
+// end is the position after the last staged record, and the truncation
+// generation it was staged in.
+func (l *Log) end() (uint64, uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.readOnly {
-		return 0, fmt.Errorf("wal: %s: %w", l.name, ErrReadOnly)
+		return 0, 0, fmt.Errorf("wal: %s: %w", l.name, ErrReadOnly)
 	}
 	if err := l.usableLocked("flush"); err != nil && !errors.Is(err, ErrClosed) {
-		return 0, err
+		return 0, 0, err
 	}
-	return l.mu.start + uint64(len(l.mu.buf)), nil
+	return l.mu.start + uint64(len(l.mu.buf)), l.truncGen.Load(), nil
 }
 
 // flusher writes staged records with one pwrite per buffer and syncs them:
@@ -717,11 +732,26 @@ func (l *Log) flusher() {
 				l.mu.Unlock()
 				return
 			}
-			buf, start, records, epoch := l.mu.buf, l.mu.start, l.mu.records, l.mu.meta.epoch
+			buf, start, records := l.mu.buf, l.mu.start, l.mu.records
+			epoch, epochStart := l.mu.meta.epoch, start == l.mu.meta.epochStart
 			syncNow := l.mu.syncReq || timed || (l.opts.Sync == SyncAlways && len(buf) > 0)
 			closing := l.mu.closed
 			l.mu.syncReq = false
 			timed = false
+			if req := l.mu.trunc; req != nil && len(buf) == 0 && (!syncNow || l.synced.Load() == l.written.Load()) {
+				// Everything staged is written: truncate while no write
+				// can start.
+				req.taken = true
+				l.mu.Unlock()
+				err := l.truncateBack(req.pos)
+				l.mu.Lock()
+				l.mu.trunc = nil
+				l.mu.Unlock()
+				req.done <- err
+				l.roomFreed.Broadcast()
+				l.flushed.Broadcast()
+				continue
+			}
 			if len(buf) == 0 && (!syncNow || l.synced.Load() == l.written.Load()) {
 				l.mu.flusherIdle = true
 				l.mu.Unlock()
@@ -738,7 +768,7 @@ func (l *Log) flusher() {
 			l.mu.Unlock()
 			l.roomFreed.Broadcast()
 			t0 := time.Now()
-			if err := l.writeBatch(buf, start, records, epoch, syncNow); err != nil {
+			if err := l.writeBatch(buf, start, records, epoch, epochStart, syncNow); err != nil {
 				l.fail(err)
 				return
 			}
@@ -783,11 +813,17 @@ func (l *Log) gather(n int, d time.Duration) {
 
 // writeBatch fills in the batch's sync marker, writes the batch and, if
 // asked, syncs.
-func (l *Log) writeBatch(buf []byte, start uint64, records int, epoch uint32, syncNow bool) error {
+func (l *Log) writeBatch(buf []byte, start uint64, records int, epoch uint32, epochStart, syncNow bool) error {
 	if len(buf) > 0 {
 		var v [syncPayload]byte
 		binary.LittleEndian.PutUint64(v[:], l.synced.Load())
-		putRecord(buf, recordHeader{pos: start, epoch: epoch, typ: typeSync}, v[:])
+		h := recordHeader{pos: start, epoch: epoch, typ: typeSync}
+		if epochStart {
+			// Readers that see the epoch change elsewhere know the log
+			// was cut back under them.
+			h.flags = flagEpochStart
+		}
+		putRecord(buf, h, v[:])
 		// One pwrite per write of the ring; the ring takes at most a span
 		// at a time (a segment in the growing layout). Readers see none of
 		// it before written moves, below.
@@ -901,8 +937,16 @@ func (l *Log) TruncateFront(pos uint64) error {
 		return err
 	}
 	cp := l.mu.meta.checkpoint
+	staged := l.mu.start + uint64(len(l.mu.buf))
 	l.mu.Unlock()
 	written := l.written.Load()
+	if pos > written && pos <= staged {
+		// Records appended but not yet written: write them first.
+		if err := l.Flush(context.Background()); err != nil {
+			return err
+		}
+		written = l.written.Load()
+	}
 	if pos < cp || pos > written {
 		return fmt.Errorf("wal: truncate %s at %d: outside [%d, %d]: %w", l.name, pos, cp, written, ErrRange)
 	}
@@ -931,6 +975,129 @@ func (l *Log) TruncateFront(pos uint64) error {
 		if err := l.cp.Release(int(n)); err != nil {
 			return fmt.Errorf("wal: truncate %s: %w", l.name, err)
 		}
+	}
+	return nil
+}
+
+type truncRequest struct {
+	pos   uint64
+	done  chan error
+	taken bool // the flusher carries it out (under mu)
+}
+
+// TruncateBack drops every record from pos on, as a raft log does when a
+// new leader's entries conflict with its suffix. pos must be the position
+// of a record that does not continue a batch (a position Append or
+// AppendBatch returned), or the end of the log. Appends wait while it
+// runs; what they staged before is written first, then dropped with the
+// rest if it lies past pos.
+//
+// The dropped records can never come back, whatever is appended after
+// them and however the process ends: the log starts a new epoch at pos and
+// makes it durable before any new record is written, and records of an
+// older epoch past its start do not parse (see the package doc). Records
+// before pos keep their durability.
+//
+// It fails with ErrRange if a Reader of this process holds a record at or
+// past pos (close it or move it first). Readers and consumers positioned
+// past pos, and those of other processes, learn of it on their next record
+// with ErrTruncated; consumers that acknowledged past pos are moved back
+// to it.
+func (l *Log) TruncateBack(ctx context.Context, pos uint64) error {
+	if l.readOnly {
+		return fmt.Errorf("wal: truncate %s: %w", l.name, ErrReadOnly)
+	}
+	l.truncMu.Lock()
+	defer l.truncMu.Unlock()
+	req := &truncRequest{pos: pos, done: make(chan error, 1)}
+	l.mu.Lock()
+	if err := l.usableLocked("truncate"); err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	l.mu.trunc = req
+	l.mu.syncReq = true // what is staged must be written, and synced is cheap then
+	l.mu.Unlock()
+	l.kickFlusher()
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		l.mu.Lock()
+		if l.mu.trunc == req && !req.taken {
+			l.mu.trunc = nil
+			l.mu.Unlock()
+			l.roomFreed.Broadcast()
+			return fmt.Errorf("wal: truncate %s: %w", l.name, ctx.Err())
+		}
+		l.mu.Unlock()
+		return <-req.done // under way: it ends soon
+	case <-l.done:
+		// The flusher failed (or the log closed) before taking it.
+		select {
+		case err := <-req.done:
+			return err
+		default:
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.mu.trunc = nil
+		if err := l.usableLocked("truncate"); err != nil {
+			return err
+		}
+		return fmt.Errorf("wal: truncate %s: %w", l.name, ErrClosed)
+	}
+}
+
+// truncateBack runs in the flusher with nothing staged and appends
+// waiting.
+func (l *Log) truncateBack(pos uint64) error {
+	l.mu.Lock()
+	m := l.mu.meta
+	l.mu.Unlock()
+	written := l.written.Load()
+	if pos < m.checkpoint || pos > written {
+		return fmt.Errorf("wal: truncate %s back to %d: outside [%d, %d]: %w", l.name, pos, m.checkpoint, written, ErrRange)
+	}
+	if pos == written {
+		return nil
+	}
+	rd := &Reader{l: l, epoch: m.epoch, epochAt: m.epochStart}
+	h, err := rd.header(pos)
+	if err != nil {
+		return fmt.Errorf("wal: truncate %s back to %d: %w (%w)", l.name, pos, ErrNotRecord, err)
+	}
+	if h.typ == typeData && h.flags&flagCont != 0 {
+		return fmt.Errorf("wal: truncate %s back to %d: %w", l.name, pos, ErrInBatch)
+	}
+	if m.epoch+1 >= l.epochLimit {
+		return fmt.Errorf("wal: truncate %s: %w", l.name, errEpochsSpent)
+	}
+	// The ring refuses while a reader of this process holds a record that
+	// would be dropped; nothing has changed yet then.
+	if err := l.r.SetHead(pos); err != nil {
+		if errors.Is(err, ring.ErrRange) {
+			return fmt.Errorf("wal: truncate %s back to %d: %w (%w)", l.name, pos, ErrRange, err)
+		}
+		return fmt.Errorf("wal: truncate %s back to %d: %w", l.name, pos, err)
+	}
+	l.mu.Lock()
+	l.mu.meta.epoch++
+	l.mu.meta.epochStart = pos
+	l.mu.start = pos
+	l.mu.limit = 0
+	l.written.Store(pos)
+	if l.synced.Load() > pos {
+		l.synced.Store(pos)
+	}
+	l.truncGen.Add(1)
+	l.mu.Unlock()
+	// Durable before any record of the new epoch is written: recovery
+	// must never take the old suffix's records for live ones, nor the new
+	// records for stale ones.
+	if err := l.writeMeta(); err != nil {
+		l.fail(err)
+		return fmt.Errorf("wal: truncate %s back to %d: %w", l.name, pos, err)
 	}
 	return nil
 }

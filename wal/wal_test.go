@@ -3,9 +3,6 @@ package wal
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -118,10 +115,6 @@ func TestAppendReopenRead(t *testing.T) {
 			t.Fatalf("clean reopen: %v", l.Report())
 		}
 		check(l)
-		m := l.Metrics()
-		fmt.Println(m)
-		_ = os.Remove
-		_ = errors.Is
 	})
 }
 
