@@ -78,8 +78,9 @@ func (l *Log) Consumer(name string, opts *ConsumerOptions) (*Consumer, error) {
 	l.mu.Lock()
 	m := l.mu.meta
 	l.mu.Unlock()
-	start := max(rc.Position(), m.checkpoint)
-	c.rd = &Reader{l: l, epoch: m.epoch, epochAt: m.epochStart, durable: o.Durable, pos: start}
+	// The consumer's records are retained even where the checkpoint moved
+	// past them (the ring's tail is the slowest of both).
+	c.rd = &Reader{l: l, epoch: m.epoch, epochAt: m.epochStart, durable: o.Durable, pos: rc.Position()}
 	return c, nil
 }
 
@@ -176,6 +177,12 @@ func (c *Consumer) Ack(pos uint64) error {
 	acked := c.rc.Position()
 	if pos < acked || pos > c.rd.pos {
 		return fmt.Errorf("wal: consumer %q of %s: acknowledge %d, acknowledged %d, read up to %d: %w", c.Name(), c.l.name, pos, acked, c.rd.pos, ErrRange)
+	}
+	if pos != c.rd.pos && (c.rd.cur == nil || pos != c.rd.curPos) {
+		// The position a restarted consumer reads from must be a record's.
+		if _, err := c.rd.header(pos); err != nil {
+			return fmt.Errorf("wal: consumer %q of %s: acknowledge %d: %w (%w)", c.Name(), c.l.name, pos, ErrNotRecord, err)
+		}
 	}
 	if err := c.rc.Release(int(pos - acked)); err != nil {
 		if errors.Is(err, ring.ErrOverrun) {

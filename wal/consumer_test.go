@@ -175,3 +175,62 @@ func TestLossyConsumer(t *testing.T) {
 		}
 	})
 }
+
+// TestConsumerBehindCheckpoint: records a consumer has not acknowledged
+// stay readable by it after TruncateFront moved the checkpoint past them,
+// also after reopening; Ack takes only record boundaries.
+func TestConsumerBehindCheckpoint(t *testing.T) {
+	forEachConfig(t, func(t *testing.T, c config) {
+		ctx := context.Background()
+		l, path := createWith(t, c, Options{Sync: SyncNever})
+		cs, err := l.Consumer("behind", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pos []uint64
+		for i := range 20 {
+			p, _ := l.Append(ctx, rec(i, 300))
+			pos = append(pos, p)
+		}
+		l.Flush(ctx)
+		for range 3 {
+			cs.Next()
+		}
+		if err := cs.Ack(pos[2] + 8); !errors.Is(err, ErrNotRecord) {
+			t.Fatalf("acknowledging inside a record: %v", err)
+		}
+		if err := cs.Ack(pos[2]); err != nil {
+			t.Fatal(err)
+		}
+		cs.Sync()
+		cs.Close()
+		if err := l.TruncateFront(pos[15]); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if l, err = Open(path, c.opts(Options{})); err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		if l.Checkpoint() != pos[15] {
+			t.Fatalf("checkpoint %d, want %d", l.Checkpoint(), pos[15])
+		}
+		if cs, err = l.Consumer("behind", nil); err != nil {
+			t.Fatal(err)
+		}
+		defer cs.Close()
+		n := 2
+		for cs.Next() {
+			p, b := cs.Record()
+			if p != pos[n] || !bytes.Equal(b, rec(n, 300)) {
+				t.Fatalf("record %d: at %d, want %d", n, p, pos[n])
+			}
+			n++
+		}
+		if n != 20 || cs.Err() != nil {
+			t.Fatalf("consumer read up to record %d: %v", n, cs.Err())
+		}
+	})
+}
