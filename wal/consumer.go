@@ -80,7 +80,7 @@ func (l *Log) Consumer(name string, opts *ConsumerOptions) (*Consumer, error) {
 	l.mu.Unlock()
 	// The consumer's records are retained even where the checkpoint moved
 	// past them (the ring's tail is the slowest of both).
-	c.rd = &Reader{l: l, epoch: m.epoch, epochAt: m.epochStart, durable: o.Durable, pos: rc.Position()}
+	c.rd = &Reader{l: l, epoch: m.epoch, epochAt: m.epochStart, durable: o.Durable, pos: rc.Position(), fresh: true}
 	return c, nil
 }
 

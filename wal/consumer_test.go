@@ -47,8 +47,11 @@ func TestConsumer(t *testing.T) {
 			t.Fatalf("acknowledging backwards: %v", err)
 		}
 		info := l.Consumers()
-		if len(info) != 1 || info[0].Name != "replica" || info[0].Acked != pos[10] || info[0].Lag == 0 {
-			t.Fatalf("consumers: %+v", info)
+		if len(info) != 1 || info[0].Name != "replica" || info[0].Acked != pos[10] || info[0].Lag != l.Written()-pos[10] {
+			t.Fatalf("consumers: %+v (written %d)", info, l.Written())
+		}
+		if m := l.Metrics(); len(m.Consumers) != 1 || m.MaxConsumerLag != info[0].Lag {
+			t.Fatalf("metrics: consumers %+v, largest lag %d", m.Consumers, m.MaxConsumerLag)
 		}
 		cs.Sync()
 		cs.Close()

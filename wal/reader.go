@@ -14,7 +14,8 @@ import (
 // log's mapping: no copy, any size, also across the wrap of the ring.
 //
 // Lifetime: the slice Record returns is valid until the next call to Next,
-// Seek or Close. The reader pins the log from its current record on, so
+// Seek or Close. A compressed record (see Compression) is decoded into a
+// buffer the reader owns and reuses: the one case that is not zero-copy. The reader pins the log from its current record on, so
 // the writer never reuses that space while the slice is valid (it waits
 // instead). The slice must not be modified. Builds with the invariants tag
 // verify the previous record's checksum again on the next call, to catch a
@@ -39,6 +40,11 @@ type Reader struct {
 	last    uint32
 	durable bool
 	closed  bool
+	// dec holds the current record decoded, if it is compressed; fresh
+	// (consumers) decodes every record into a new buffer instead, since
+	// a consumer's records stay valid until it acknowledges them.
+	dec   []byte
+	fresh bool
 }
 
 // ReaderOptions configure a Reader.
@@ -246,7 +252,24 @@ func (rd *Reader) Next() bool {
 		if rd.pin != nil { // a consumer's reader is held by its position instead
 			rd.pin.Move(at)
 		}
-		rd.cur, rd.curPos, rd.curRec = rec[headerSize:], at, rec
+		payload := rec[headerSize:]
+		if c := codecOf(h.flags); c != NoCompression {
+			dst := rd.dec
+			if rd.fresh {
+				dst = nil
+			}
+			out, err := rd.l.dec.decode(dst, c, payload)
+			if err != nil {
+				rd.pos = at
+				rd.err = rd.corrupt(at, err)
+				return false
+			}
+			if !rd.fresh {
+				rd.dec = out
+			}
+			payload = out
+		}
+		rd.cur, rd.curPos, rd.curRec = payload, at, rec
 		return true
 	}
 }

@@ -19,10 +19,10 @@ const (
 	typeSkip = 3 // damaged bytes salvage covered; readers skip it
 
 	// Flags.
-	flagMore       = 1 << 0 // data: a batch member with more members after it
-	flagCont       = 1 << 1 // data: a batch member after the first
-	flagEpochStart = 1 << 2 // sync marker: the first record of its epoch
-	dataFlags      = flagMore | flagCont
+	flagMore       = 1 << 0                          // data: a batch member with more members after it
+	flagCont       = 1 << 1                          // data: a batch member after the first
+	flagEpochStart = 1 << 2                          // sync marker: the first record of its epoch
+	dataFlags      = flagMore | flagCont | codecMask // codecMask: see Compression
 
 	syncPayload = 8
 )
@@ -40,7 +40,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 //	20  1  type: 1 data, 2 sync marker, 3 skip (0 is invalid)
 //	21  1  flags: bit 0 "more": a batch member with members after it;
 //	       bit 1 "cont": a batch member after the first; bit 2 "epoch
-//	       start" (sync markers): the first record written in its epoch
+//	       start" (sync markers): the first record written in its epoch;
+//	       bits 3-4 (data): compression, 0 none, 1 S2, 2 zstd
 //	22  2  reserved, zero
 //	24  n  payload, then zeroes up to a multiple of 8
 type recordHeader struct {
@@ -101,6 +102,8 @@ func parseHeader(b []byte, pos uint64, minEpoch, maxEpoch uint32, maxLen int) (r
 		return h, errStale
 	case h.typ < typeData || h.typ > typeSkip, h.typ == typeData && h.flags&^dataFlags != 0, b[22] != 0 || b[23] != 0:
 		return h, fmt.Errorf("%w: type %d, flags %#x", errBadHeader, h.typ, h.flags)
+	case h.typ == typeData && codecOf(h.flags) > Zstd:
+		return h, fmt.Errorf("%w: unknown compression %d", errBadHeader, codecOf(h.flags))
 	case h.typ == typeSync && (h.length != syncPayload || h.flags&^flagEpochStart != 0):
 		return h, fmt.Errorf("%w: sync marker of %d bytes, flags %#x", errBadHeader, h.length, h.flags)
 	case h.typ == typeSkip && h.flags != 0:

@@ -121,6 +121,7 @@ type scanner struct {
 	// The members of an open batch, and their payloads.
 	pending []heldRecord
 	held    []byte
+	dec     []byte // a compressed record, decoded for replay
 }
 
 // scanChunk is the size of the scanner's reads: small enough that a chunk
@@ -250,12 +251,12 @@ func (s *scanner) scan(pos uint64) (scanResult, error) {
 			if inBatch || len(s.pending) > 0 {
 				// Held until the batch proves complete: copied, since the
 				// read buffer moves on (a batch is at most a span).
-				s.pending = append(s.pending, heldRecord{pos: at, off: len(s.held), n: int(h.length)})
+				s.pending = append(s.pending, heldRecord{pos: at, off: len(s.held), n: int(h.length), flags: h.flags})
 				if s.replay != nil {
 					s.held = append(s.held, rec[headerSize:]...)
 				}
 			} else if s.replay != nil {
-				if err := s.replay(at, rec[headerSize:]); err != nil {
+				if err := s.deliver(at, h.flags, rec[headerSize:]); err != nil {
 					return res, err
 				}
 			}
@@ -279,13 +280,28 @@ func (s *scanner) scan(pos uint64) (scanResult, error) {
 type heldRecord struct {
 	pos    uint64
 	off, n int // its payload in scanner.held
+	flags  uint8
+}
+
+// deliver hands a record to the replay function, decoded if it is
+// compressed (into a buffer the scanner reuses).
+func (s *scanner) deliver(pos uint64, flags uint8, payload []byte) error {
+	if c := codecOf(flags); c != NoCompression {
+		out, err := s.l.dec.decode(s.dec, c, payload)
+		if err != nil {
+			return fmt.Errorf("record at position %d (file offset %d): %w: %w", pos, s.l.r.FileOffset(pos), ErrCorrupt, err)
+		}
+		s.dec = out
+		payload = out
+	}
+	return s.replay(pos, payload)
 }
 
 // replayHeld hands the held members of a batch to the replay function.
 func (s *scanner) replayHeld() error {
 	if s.replay != nil {
 		for _, m := range s.pending {
-			if err := s.replay(m.pos, s.held[m.off:m.off+m.n]); err != nil {
+			if err := s.deliver(m.pos, m.flags, s.held[m.off:m.off+m.n]); err != nil {
 				return err
 			}
 		}

@@ -53,6 +53,11 @@ type Metrics struct {
 	// took less than SyncLatency[i].Below (the last bucket: at least the
 	// one before). Empty buckets are left out.
 	SyncLatency []LatencyBucket
+	// Consumers are the registered consumers with their lag (bytes of the
+	// log after each one's acknowledged position); MaxConsumerLag is the
+	// largest.
+	Consumers      []ConsumerInfo
+	MaxConsumerLag uint64
 }
 
 // LatencyBucket is one bucket of a latency histogram.
@@ -86,6 +91,10 @@ func (l *Log) Metrics() Metrics {
 			}
 			m.SyncLatency = append(m.SyncLatency, b)
 		}
+	}
+	m.Consumers = l.Consumers()
+	for _, c := range m.Consumers {
+		m.MaxConsumerLag = max(m.MaxConsumerLag, c.Lag)
 	}
 	return m
 }

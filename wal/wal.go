@@ -97,6 +97,10 @@ type Options struct {
 	// BufferSize is the size of the staging buffer that appends are
 	// copied into and that the log writes with one pwrite; 0 means 1 MiB.
 	BufferSize int
+	// Compression is how Append, AppendSync, AppendBatch and
+	// AppendBatchSync store records (AppendWith chooses per call): see
+	// Compression. Readers of a log decode whatever each record says.
+	Compression Compression
 	// Full says what an append does when the log holds all it may (the
 	// slowest consumer or the checkpoint holds the space): wait (with its
 	// context) for space, or fail with ErrFull.
@@ -197,6 +201,7 @@ type Log struct {
 	cp       *ring.Consumer // retains the log from the checkpoint on
 	truncMu  sync.Mutex     // one truncation at a time (it moves cp)
 	report   Report
+	dec      *decoder // compressed records
 
 	mu struct {
 		sync.Mutex
@@ -321,6 +326,7 @@ func open(r *ring.Ring, o Options) (*Log, error) {
 		return nil, fmt.Errorf("wal: open %s: %w", l.name, err)
 	}
 	l.maxRec = int(m.maxRecord)
+	l.dec = &decoder{maxRec: l.maxRec}
 	l.mu.meta = m
 	if o.ReadOnly {
 		l.written.Store(r.Head())
@@ -446,28 +452,47 @@ func (l *Log) waitPast(ctx context.Context, pos uint64, durable bool) error {
 // waits for durability, the record is in the log and may yet become
 // durable: the error wraps ErrNotDurable and the position is returned.
 func (l *Log) Append(ctx context.Context, p []byte) (uint64, error) {
-	return l.append(ctx, [][]byte{p}, l.opts.Sync == SyncAlways)
+	return l.append(ctx, [][]byte{p}, l.opts.Sync == SyncAlways, l.opts.Compression)
 }
 
 // AppendSync is Append that waits for durability whatever the policy.
 func (l *Log) AppendSync(ctx context.Context, p []byte) (uint64, error) {
-	return l.append(ctx, [][]byte{p}, true)
+	return l.append(ctx, [][]byte{p}, true, l.opts.Compression)
 }
 
 // AppendBatch adds several records atomically: after any crash recovery
 // finds all of them or none. It returns the position of the first; the
 // others follow in order. Durability as for Append.
 func (l *Log) AppendBatch(ctx context.Context, ps [][]byte) (uint64, error) {
-	return l.append(ctx, ps, l.opts.Sync == SyncAlways)
+	return l.append(ctx, ps, l.opts.Sync == SyncAlways, l.opts.Compression)
 }
 
 // AppendBatchSync is AppendBatch that waits for durability whatever the
 // policy.
 func (l *Log) AppendBatchSync(ctx context.Context, ps [][]byte) (uint64, error) {
-	return l.append(ctx, ps, true)
+	return l.append(ctx, ps, true, l.opts.Compression)
 }
 
-func (l *Log) append(ctx context.Context, ps [][]byte, durable bool) (uint64, error) {
+// AppendOptions choose, for one call of AppendWith, what the log's options
+// choose for Append.
+type AppendOptions struct {
+	// Compression of these records (NoCompression stores them as they
+	// are), whatever Options.Compression says.
+	Compression Compression
+	// Sync waits until the records are durable, whatever the policy.
+	Sync bool
+}
+
+// AppendWith appends one record, or several as a batch (see AppendBatch),
+// with per-call options: compression per record or per batch.
+func (l *Log) AppendWith(ctx context.Context, o AppendOptions, ps ...[]byte) (uint64, error) {
+	return l.append(ctx, ps, o.Sync || l.opts.Sync == SyncAlways, o.Compression)
+}
+
+// compressBufs hold compressed records between compression and staging.
+var compressBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+func (l *Log) append(ctx context.Context, ps [][]byte, durable bool, codec Compression) (uint64, error) {
 	if l.readOnly {
 		return 0, fmt.Errorf("wal: append to %s: %w", l.name, ErrReadOnly)
 	}
@@ -480,6 +505,44 @@ func (l *Log) append(ctx context.Context, ps [][]byte, durable bool) (uint64, er
 	}
 	if len(ps) == 0 {
 		return 0, fmt.Errorf("wal: append to %s: an empty batch: %w", l.name, ErrBadOptions)
+	}
+	var codecs []uint8 // the codec flags of each record, if compressing
+	if codec != NoCompression {
+		// Compressed outside the lock; a record that does not shrink is
+		// stored as it is.
+		bp := compressBufs.Get().(*[]byte)
+		defer func() {
+			if cap(*bp) <= 4<<20 {
+				compressBufs.Put(bp)
+			}
+		}()
+		buf := (*bp)[:0]
+		ends := make([]int, len(ps))
+		codecs = make([]uint8, len(ps))
+		for i, p := range ps {
+			var ok bool
+			var err error
+			if buf, ok, err = compressInto(buf, codec, p); err != nil {
+				return 0, fmt.Errorf("wal: append to %s: %w", l.name, err)
+			}
+			ends[i] = len(buf)
+			if ok {
+				codecs[i] = uint8(codec) << codecShift
+			}
+		}
+		*bp = buf
+		stored := make([][]byte, len(ps))
+		size = 0
+		start := 0
+		for i, p := range ps {
+			stored[i] = p
+			if codecs[i] != 0 {
+				stored[i] = buf[start:ends[i]]
+			}
+			start = ends[i]
+			size += recordSize(len(stored[i]))
+		}
+		ps = stored
 	}
 	if size+markerSize > l.r.Span() {
 		return 0, fmt.Errorf("wal: append to %s: a batch of %d bytes, at most %d in one write: %w", l.name, size, l.r.Span(), ErrTooLarge)
@@ -527,6 +590,9 @@ func (l *Log) append(ctx context.Context, ps [][]byte, durable bool) (uint64, er
 		}
 		if i > 0 {
 			h.flags |= flagCont
+		}
+		if codecs != nil {
+			h.flags |= codecs[i]
 		}
 		n := recordSize(len(p))
 		at := len(l.mu.buf)
@@ -899,6 +965,7 @@ func (l *Log) Close() error {
 			err = l.writeMeta()
 		}
 	}
+	l.dec.close()
 	if cerr := l.r.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("wal: close %s: %w", l.name, cerr)
 	}
