@@ -49,6 +49,11 @@ func fuzzImage() ([]byte, map[uint64][]byte, uint64, error) {
 					recs[p] = q
 					p += uint64(recordSize(len(q)))
 				}
+			} else if i%4 == 1 {
+				// Compressed records: recovery and readers decode them.
+				r = compressible(i, 100+i*9)
+				p, _ := l.AppendWith(ctx, AppendOptions{Compression: []Compression{S2, Zstd}[i/4%2]}, r)
+				recs[p] = r
 			} else {
 				p, _ := l.Append(ctx, r)
 				recs[p] = r
