@@ -146,9 +146,9 @@
 // Another process opens the ring with Options.ReadOnly: the data area is
 // mapped read-only; the header region (live page and slots) is mapped
 // shared and writable (and so is the live file), because registering,
-// acknowledging, pinning and
-// saying "I am waiting" are writes, each to the handle's own slot (a Pin
-// of a read-only handle is a slot too, so the producer sees it). It sees
+// acknowledging and pinning are writes, each to the handle's own slot (a
+// Pin of a read-only handle is a slot too, so the producer sees it). It
+// sees
 // the head through the live page while a producer has the ring open, and
 // the header's head otherwise (live words left by a dead producer may
 // point past data that never reached the disk).
@@ -158,8 +158,18 @@
 // again, then checks the registration generation; a registration bumps
 // the generation, then reads that limit and starts no earlier than
 // limit - C. Either the producer sees the registration, or the
-// registration starts where the producer's writes cannot reach. Cross-process wakeups come with the wal's tailing;
-// until then a consumer in another process polls with backoff in Wait.
+// registration starts where the producer's writes cannot reach.
+//
+// Waiting (Consumer.Wait, WaitHead) in another process sleeps on a futex
+// on a sequence word of the live file, which the producer bumps and wakes
+// on every commit and sync, but only while the live file's waiter count
+// is not zero: saying "I am waiting" is that count, not a flag in the
+// waiter's slot, because the producer looks at it on every commit and one
+// load is cheaper than reading every slot. A waiter that dies while
+// counted costs the producer a futex wake per commit until it next opens
+// the ring (which zeroes the count); waits time out every 50ms, so a
+// wakeup is never lost for longer. Where futexes are missing waiters poll
+// with backoff.
 //
 // On the Copy backend (no mappings) the ring mirrors wrapped bytes into
 // both copies itself, committed bytes reach the file (and other processes)

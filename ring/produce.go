@@ -236,16 +236,27 @@ func (r *Ring) WaitHead(ctx context.Context, pos uint64, durable bool) error {
 			r.dataWaiters.Add(-1)
 			continue
 		}
+		// "I am waiting" is a count in the live file, not a flag in the
+		// waiter's own slot: the producer looks at it on every commit, and
+		// one load beats reading every slot. A count a dead waiter left
+		// up costs the producer a futex wake per commit until it next
+		// opens the ring (which zeroes it); never a lost wakeup, since
+		// waits time out after 50ms.
 		seq := r.dataSeq.Load()
 		r.liveWaiters.Add(1)
 		if !reached() {
 			stop := context.AfterFunc(ctx, func() { futex.Wake(r.dataSeq) })
-			futex.Wait(r.dataSeq, seq, 50*time.Millisecond)
+			futex.Wait(r.dataSeq, seq, waitSlice)
 			stop()
 		}
-		r.liveWaiters.Add(^uint32(0))
+		for v := r.liveWaiters.Load(); v > 0 && !r.liveWaiters.CompareAndSwap(v, v-1); v = r.liveWaiters.Load() {
+		}
 	}
 }
+
+// waitSlice bounds one futex wait of another process's waiter: a wakeup
+// lost to a producer restart costs at most this.
+const waitSlice = 50 * time.Millisecond
 
 // visibleHeadLocked is the head other processes may see: on Copy, only
 // what was written back.

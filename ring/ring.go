@@ -351,6 +351,10 @@ func open(f *os.File, o Options) (*Ring, error) {
 	r.liveHead.Store(h.head)
 	r.liveSynced.Store(h.head)
 	r.liveLimit.Store(0)
+	// A waiter that died waiting left the count up: start from zero (a
+	// live waiter counts itself again within its wait timeout, and its
+	// decrement never goes below zero).
+	r.liveWaiters.Store(0)
 	r.mu.dirtyFrom = h.head
 	r.repairSlots(o.HeadUnknown)
 	r.liveWriter.Store(r.token)
