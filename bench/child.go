@@ -29,6 +29,9 @@ type childSpec struct {
 	System   string `json:"system"`
 	Dir      string `json:"dir"`
 	Size     string `json:"size"`
+	// Follower, if set, makes the child the follower process of
+	// wal-tail-latency-xproc instead (see tailFollowerMain).
+	Follower *tailFollowerSpec `json:"follower,omitempty"`
 }
 
 // childResult is what a child reports about its one run.
@@ -51,6 +54,9 @@ func childMain(spec string) int {
 	if err := json.Unmarshal([]byte(spec), &s); err != nil {
 		fmt.Fprintf(os.Stderr, "bench child: bad %s: %v\n", childEnv, err)
 		return 2
+	}
+	if s.Follower != nil {
+		return tailFollowerMain(*s.Follower)
 	}
 	res, err := runChild(s)
 	if err != nil {

@@ -78,6 +78,11 @@ type workload struct {
 	// baseline is the system the ratio column compares with; empty means
 	// the first of systems.
 	baseline string
+	// notRun are systems the workload leaves out on purpose, each with
+	// the reason (pebble has no tailing API, say). The table lists them
+	// after the workload's systems, the reason in place of figures; they
+	// are never run and have no JSON row.
+	notRun []systemNote
 	// durable workloads measure syncs to stable storage and refuse a data
 	// directory on tmpfs, where fdatasync is a no-op.
 	durable bool
@@ -97,6 +102,12 @@ func (w *workload) baselineSystem() string {
 		return w.baseline
 	}
 	return w.systems[0]
+}
+
+// systemNote is a system a workload leaves out, and why.
+type systemNote struct {
+	system string
+	reason string
 }
 
 // work is what one run did: n operations moving bytes bytes. Both must be
@@ -167,6 +178,11 @@ func checkRegistry() error {
 		}
 		if !slices.Contains(w.systems, w.baselineSystem()) {
 			return fmt.Errorf("workload %q: baseline %q is not one of its systems", w.name, w.baseline)
+		}
+		for _, nr := range w.notRun {
+			if lookupSystem(nr.system) == nil || slices.Contains(w.systems, nr.system) || nr.reason == "" {
+				return fmt.Errorf("workload %q: system %q left out must be a known system other than its own, with a reason", w.name, nr.system)
+			}
 		}
 	}
 	return nil

@@ -129,6 +129,13 @@ func TestEndToEnd(t *testing.T) {
 
 // The wal-* workloads are durable: they need a data directory on a disk.
 func TestEndToEndWAL(t *testing.T) {
+	endToEnd(t, diskTempDir(t), "wal-")
+}
+
+// diskTempDir returns a temporary directory on a disk-backed file system,
+// for durable workloads, or skips the test.
+func diskTempDir(t *testing.T) string {
+	t.Helper()
 	base := t.TempDir()
 	if fs := osfile.FSType(base); isMemFS(fs) {
 		d, err := os.MkdirTemp("/var/tmp", "ringlog-bench-test-")
@@ -141,7 +148,7 @@ func TestEndToEndWAL(t *testing.T) {
 		}
 		base = d
 	}
-	endToEnd(t, base, "wal-")
+	return base
 }
 
 // endToEnd runs the workloads whose names start with one of prefixes at
@@ -182,6 +189,11 @@ func endToEnd(t *testing.T, base string, prefixes ...string) {
 		if !strings.Contains(stdout, w.name) {
 			t.Errorf("table has no %s", w.name)
 		}
+		for _, nr := range w.notRun {
+			if !strings.Contains(stdout, "not run: "+nr.reason) {
+				t.Errorf("table does not say why %s leaves out %s", w.name, nr.system)
+			}
+		}
 		var n, nbytes float64
 		for i, s := range w.systems {
 			if err := lookupSystem(s).available(); err != nil {
@@ -212,7 +224,7 @@ func endToEnd(t *testing.T, base string, prefixes ...string) {
 			} else if r["n"] != n || r["bytes"] != nbytes {
 				t.Errorf("%s %s: n=%v bytes=%v, other systems n=%v bytes=%v", w.name, s, r["n"], r["bytes"], n, nbytes)
 			}
-			if w.name == "pager-splice" || w.name == "wal-sync-8w" {
+			if w.name == "pager-splice" || w.name == "wal-sync-8w" || strings.HasPrefix(w.name, "wal-tail-latency") {
 				if v, _ := r["p99_us"].(float64); v <= 0 {
 					t.Errorf("%s %s: p99_us = %v, want > 0", w.name, s, r["p99_us"])
 				}
@@ -350,6 +362,24 @@ func TestRegistry(t *testing.T) {
 		}
 		if w.durable {
 			t.Errorf("%s is durable; it issues no syncs", name)
+		}
+	}
+	for _, name := range []string{"wal-tail-latency", "wal-tail-latency-xproc"} {
+		w := lookupWorkload(name)
+		if w == nil {
+			t.Fatalf("%s not registered", name)
+		}
+		if want := []string{"ringlog/remap", "ringlog/mmap", "ringlog/copy"}; !slices.Equal(w.systems, want) {
+			t.Errorf("%s: systems %v, want %v", name, w.systems, want)
+		}
+		if w.baselineSystem() != "ringlog/remap" {
+			t.Errorf("%s: baseline %s, want ringlog/remap", name, w.baselineSystem())
+		}
+		if len(w.notRun) != 1 || w.notRun[0].system != "pebble" {
+			t.Errorf("%s: left out %v, want pebble", name, w.notRun)
+		}
+		if !w.durable {
+			t.Errorf("%s is not durable", name)
 		}
 	}
 	for _, name := range []string{"wal-append-128b", "wal-append-1k", "wal-append-64k", "wal-sync-8w", "wal-replay-1k", "wal-open-replay-1k"} {

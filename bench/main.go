@@ -18,7 +18,9 @@
 // and file-backed memory (RssAnon and RssFile from /proc/self/status, read
 // at the end of the timed work while its data is still live). Every figure
 // is the median over the repeats, each taken independently. The ratio column
-// compares ops/s with the baseline system of the workload.
+// compares ops/s with the baseline system of the workload. A system a
+// workload leaves out on purpose (pebble in the wal-tail-latency workloads:
+// it has no tailing API) has a line saying why in place of figures.
 //
 // -json FILE writes the same rows as a JSON array of objects with the fields
 // workload, system, ops_per_sec, mb_per_sec, p50_us, p99_us, rss_anon_mb,

@@ -142,7 +142,10 @@ func listRegistry(w io.Writer) {
 		if wl.durable {
 			d = " (durable)"
 		}
-		fmt.Fprintf(w, "  %-20s %s%s\n  %-20s systems: %s; ratio against %s\n", wl.name, wl.doc, d, "", strings.Join(wl.systems, ", "), wl.baselineSystem())
+		fmt.Fprintf(w, "  %-22s %s%s\n  %-22s systems: %s; ratio against %s\n", wl.name, wl.doc, d, "", strings.Join(wl.systems, ", "), wl.baselineSystem())
+		for _, nr := range wl.notRun {
+			fmt.Fprintf(w, "  %-22s not run on %s: %s\n", "", nr.system, nr.reason)
+		}
 	}
 	fmt.Fprintf(w, "systems:\n")
 	for _, s := range registry.systems {
@@ -150,7 +153,7 @@ func listRegistry(w io.Writer) {
 		if err := s.available(); err != nil {
 			status = "unavailable: " + err.Error()
 		}
-		fmt.Fprintf(w, "  %-20s %s\n", s.name, status)
+		fmt.Fprintf(w, "  %-22s %s\n", s.name, status)
 	}
 }
 
@@ -336,6 +339,11 @@ func (b *benchRun) report(groups [][]*pairState) int {
 				rows = append(rows, r)
 			}
 			tg.entries = append(tg.entries, e)
+		}
+		for _, nr := range g[0].w.notRun {
+			if b.cfg.systems == nil || b.cfg.systems.MatchString(nr.system) {
+				tg.entries = append(tg.entries, tableEntry{system: nr.system, note: "not run: " + nr.reason})
+			}
 		}
 		tgroups = append(tgroups, tg)
 	}

@@ -16,7 +16,8 @@ import (
 // pager backend (ringlog/remap, ringlog/mmap, ringlog/copy), with the log
 // Pebble writes and replays for itself (pebble, the baseline; see
 // pebble_wal.go for how it is driven). They are durable: they refuse a data
-// directory on tmpfs.
+// directory on tmpfs. The wal-tail-latency workloads (wal_tail.go) run on
+// the ringlog backends only: Pebble has no tailing API.
 //
 // Records: record i (0, 1, 2, ... in the order written; with several
 // writers, a number unique to the record) has size bytes; its first 8 bytes
@@ -39,6 +40,8 @@ func init() {
 	registerWorkload(walSync8w)
 	registerWorkload(walReplay)
 	registerWorkload(walOpenReplay)
+	registerWorkload(walTailLatency) // wal_tail.go
+	registerWorkload(walTailLatencyXProc)
 }
 
 // ringlog's framing (wal/record.go): a 24-byte header before each payload,
