@@ -184,6 +184,9 @@ func (c *Consumer) Ack(pos uint64) error {
 			return fmt.Errorf("wal: consumer %q of %s: acknowledge %d: %w (%w)", c.Name(), c.l.name, pos, ErrNotRecord, err)
 		}
 	}
+	if c.rd.cur != nil && pos > c.rd.curPos {
+		c.rd.curRec = nil // acknowledged: its slice is no longer the consumer's
+	}
 	if err := c.rc.Release(int(pos - acked)); err != nil {
 		if errors.Is(err, ring.ErrOverrun) {
 			return fmt.Errorf("wal: consumer %q of %s: %w (%w)", c.Name(), c.l.name, ErrOverrun, err)
