@@ -108,7 +108,10 @@ type Ring struct {
 	span     uint64    // the longest span one slice holds: C, or the segment size
 	seg      *segments // growing layout, nil for bounded
 	info     OpenInfo
-	hdrHead  uint64 // the head the header recorded at open
+	// hdrHead is the head the header recorded (read-only handles: at open,
+	// and again when the producer they followed closed); seenWriter is
+	// that producer's token.
+	hdrHead, seenWriter atomic.Uint64
 
 	// Words in the shared live page.
 	liveHead, liveSynced, regGen, liveLimit, liveWriter, regLock, segGen *atomic.Uint64
@@ -317,7 +320,8 @@ func open(f *os.File, o Options) (*Ring, error) {
 	if st.Size() < end {
 		return nil, fmt.Errorf("ring: open %s: the file has %d bytes but its data area ends at offset %d: %w", name, st.Size(), end, ErrCorrupt)
 	}
-	r := &Ring{f: f, name: name, capacity: h.capacity, readOnly: o.ReadOnly, info: info, token: newToken(), hdrHead: h.head, span: h.capacity}
+	r := &Ring{f: f, name: name, capacity: h.capacity, readOnly: o.ReadOnly, info: info, token: newToken(), span: h.capacity}
+	r.hdrHead.Store(h.head)
 	if h.segUnits != 0 {
 		r.seg = newSegments(uint64(h.segUnits)*layoutAlign, h.capacity)
 		r.span = r.seg.size
@@ -341,6 +345,8 @@ func open(f *os.File, o Options) (*Ring, error) {
 		// head may point past data that never reached the disk.
 		if w := r.liveWriter.Load(); w != 0 && !osfile.ProcessAlive(tokenPID(w)) {
 			r.deadWriter = w
+		} else if w != 0 {
+			r.seenWriter.Store(w)
 		}
 		return r, nil
 	}
@@ -507,9 +513,21 @@ func (r *Ring) Info() OpenInfo { return r.info }
 // has the ring open, and the head the header recorded otherwise.
 func (r *Ring) Head() uint64 {
 	if r.readOnly {
-		if w := r.liveWriter.Load(); w == 0 || w == r.deadWriter {
-			return r.hdrHead
+		w := r.liveWriter.Load()
+		if w != 0 && w != r.deadWriter {
+			if r.seenWriter.Load() != w {
+				r.seenWriter.Store(w)
+			}
+			return r.headp.Load().Load()
 		}
+		if r.seenWriter.Load() != 0 && r.seenWriter.Swap(0) != 0 {
+			// The producer this handle followed closed: its header now
+			// says where it ended (a pread, once per producer).
+			if h, _, err := readHeader(r.f); err == nil {
+				r.hdrHead.Store(h.head)
+			}
+		}
+		return r.hdrHead.Load()
 	}
 	return r.headp.Load().Load()
 }
@@ -541,7 +559,7 @@ func (r *Ring) ReloadHeader() error {
 	if h.seq >= r.mu.hdr.seq {
 		r.mu.hdr = *h
 		if r.readOnly {
-			r.hdrHead = h.head
+			r.hdrHead.Store(h.head)
 		}
 	}
 	return nil
@@ -757,7 +775,7 @@ func (r *Ring) Close() error {
 	r.synced.Store(r.Synced())
 	r.headp.Store(&r.head)
 	r.syncedp.Store(&r.synced)
-	r.hdrHead = r.head.Load()
+	r.hdrHead.Store(r.head.Load())
 	if !r.readOnly {
 		r.liveWriter.CompareAndSwap(r.token, 0)
 	}

@@ -753,3 +753,31 @@ func TestSetHeadAndRaw(t *testing.T) {
 		}
 	})
 }
+
+// TestReadOnlyHeadAfterProducerCloses: a read-only handle that followed a
+// producer sees where it ended once it closed, not the head the header
+// had when the handle opened.
+func TestReadOnlyHeadAfterProducerCloses(t *testing.T) {
+	if pager.Available(pager.Mmap) != nil {
+		t.Skip("read-only handles need shared memory")
+	}
+	for _, seen := range []bool{false, true} {
+		r, path := create(t, pager.Auto, testCap)
+		produce(t, r, pattern(1, 1000))
+		ro, err := Open(path, &Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen && ro.Head() != 1000 {
+			t.Fatalf("read-only head %d while the producer is at 1000", ro.Head())
+		}
+		produce(t, r, pattern(2, 3000))
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := ro.Head(); got != 4000 {
+			t.Fatalf("looked before: %v: read-only head %d after the producer closed at 4000", seen, got)
+		}
+		ro.Close()
+	}
+}

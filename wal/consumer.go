@@ -71,6 +71,9 @@ func (l *Log) Consumer(name string, opts *ConsumerOptions) (*Consumer, error) {
 		return nil, err
 	}
 	rc, err := l.r.Consumer(name, &ring.ConsumerOptions{Lossy: o.Lossy, MaxLag: o.MaxLag, FromTail: o.FromStart})
+	if errors.Is(err, ring.ErrConsumerBusy) {
+		return nil, fmt.Errorf("wal: consumer %q of %s: %w (%w)", name, l.name, ErrBusy, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("wal: consumer %q of %s: %w", name, l.name, err)
 	}
@@ -102,7 +105,9 @@ func (l *Log) RemoveConsumer(name string) error {
 	if strings.HasPrefix(name, "$") {
 		return fmt.Errorf("wal: remove consumer %q of %s: %w", name, l.name, ErrBadOptions)
 	}
-	if err := l.r.RemoveConsumer(name); err != nil {
+	if err := l.r.RemoveConsumer(name); errors.Is(err, ring.ErrConsumerBusy) {
+		return fmt.Errorf("wal: remove consumer %q of %s: %w (%w)", name, l.name, ErrBusy, err)
+	} else if err != nil {
 		return fmt.Errorf("wal: %w", err)
 	}
 	return nil

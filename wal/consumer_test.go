@@ -237,3 +237,35 @@ func TestConsumerBehindCheckpoint(t *testing.T) {
 		}
 	})
 }
+
+// TestConsumerBusyAndVersion: a consumer name attached elsewhere is
+// refused with ErrBusy; a log of another format version with ErrVersion.
+func TestConsumerBusyAndVersion(t *testing.T) {
+	l, path := createWith(t, config{b: backends[0], layout: Bounded}, Options{Sync: SyncNever})
+	cs, err := l.Consumer("one", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Consumer("one", nil); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a second handle on one consumer: %v", err)
+	}
+	if err := l.RemoveConsumer("one"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("removing an attached consumer: %v", err)
+	}
+	cs.Close()
+	// Another format version in the log metadata.
+	l.mu.Lock()
+	b := l.mu.meta.encode()
+	l.mu.Unlock()
+	b[4] = metaVersion + 1
+	if err := l.r.SetUserData(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.r.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	l.r.Close()
+	if _, err := Open(path, nil); !errors.Is(err, ErrVersion) || errors.Is(err, ErrCorrupt) {
+		t.Fatalf("another format version: %v", err)
+	}
+}

@@ -14,7 +14,7 @@
 //
 //	log metadata (ring header user data, checksummed with the header)
 //	0   4  magic "RWAL"
-//	4   4  log format version (1)
+//	4   4  log format version (2)
 //	8   8  checkpoint: recovery and reading start here (a record boundary)
 //	16  4  epoch: records at or after the epoch start carry it
 //	20  4  maximum record payload

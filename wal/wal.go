@@ -30,6 +30,8 @@ var (
 	ErrNotRecord   = errors.New("wal: no record starts at this position")
 	ErrBadOptions  = errors.New("wal: invalid options")
 	ErrFull        = errors.New("wal: log full: consumers or the checkpoint hold the space")
+	ErrVersion     = errors.New("wal: the log was written in another format version")
+	ErrBusy        = errors.New("wal: consumer attached elsewhere (another handle or process)")
 	ErrInBatch     = errors.New("wal: position inside a batch: a batch is kept or dropped whole")
 	ErrTruncated   = errors.New("wal: the log was cut back before the reader's position (TruncateBack, or recovery after a crash)")
 	errEpochsSpent = errors.New("wal: epoch counter exhausted")
@@ -127,7 +129,7 @@ const (
 // meta is the log's durable state, kept in the ring header's user data.
 //
 //	0   4  magic "RWAL"
-//	4   4  log format version (1)
+//	4   4  log format version (2)
 //	8   8  checkpoint: recovery starts scanning here (a record boundary)
 //	16  4  epoch: records at or after the epoch start carry it
 //	20  4  maximum record payload
@@ -147,7 +149,7 @@ type meta struct {
 
 const (
 	metaMagic   = "RWAL"
-	metaVersion = 1
+	metaVersion = 2 // 2: batch "cont" and "epoch start" flags, compression
 	metaSize    = 48
 	metaClean   = 1
 )
@@ -174,7 +176,7 @@ func decodeMeta(b []byte, capacity uint64) (meta, error) {
 	}
 	le := binary.LittleEndian
 	if v := le.Uint32(b[4:]); v != metaVersion {
-		return meta{}, fmt.Errorf("log format version %d, this build reads %d: %w", v, metaVersion, ErrCorrupt)
+		return meta{}, fmt.Errorf("log format version %d, this build reads %d: %w", v, metaVersion, ErrVersion)
 	}
 	m := meta{
 		checkpoint: le.Uint64(b[8:]),
