@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ringlog/ringlog/pager"
+	"github.com/ringlog/ringlog/ring"
 )
 
 // TestFollow: a reader following the log sees every record, in order, as
@@ -176,4 +177,64 @@ func TestFollowFromAnotherProcess(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestFollowBeforeSync: a follower of the written end gets a record as soon
+// as it is written, while its sync is still running; a follower of the
+// durable end only after the sync.
+func TestFollowBeforeSync(t *testing.T) {
+	l, _ := createWith(t, config{b: backends[0], layout: Bounded}, Options{Sync: SyncAlways})
+	defer l.Close()
+	release := make(chan struct{})
+	syncData = func(r *ring.Ring) error {
+		<-release
+		return r.SyncData()
+	}
+	defer func() { syncData = (*ring.Ring).SyncData }()
+	written, err := l.NewReader(l.Checkpoint(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer written.Close()
+	durable, err := l.NewReader(l.Checkpoint(), &ReaderOptions{Durable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer durable.Close()
+	got := make(chan string, 2)
+	follow := func(name string, rd *Reader) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		for range rd.Follow(ctx) {
+			got <- name
+			return
+		}
+		got <- name + ": " + fmt.Sprint(rd.Err())
+	}
+	go follow("written", written)
+	go follow("durable", durable)
+	// Let both followers reach their wait (else they may find the record
+	// without waiting, and the test shows nothing).
+	time.Sleep(100 * time.Millisecond)
+	appended := make(chan error, 1)
+	go func() {
+		_, err := l.Append(context.Background(), []byte("x"))
+		appended <- err
+	}()
+	// The sync is held: only the follower of the written end may see it.
+	if g := <-got; g != "written" {
+		t.Fatalf("first delivery while the sync runs: %q", g)
+	}
+	select {
+	case g := <-got:
+		t.Fatalf("delivered before the sync ended: %q", g)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if g := <-got; g != "durable" {
+		t.Fatalf("after the sync: %q", g)
+	}
+	if err := <-appended; err != nil {
+		t.Fatal(err)
+	}
 }

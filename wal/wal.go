@@ -230,6 +230,7 @@ type Log struct {
 
 	kick      chan struct{}   // wakes the flusher
 	flushed   notify.Notifier // written or synced moved, or the log failed
+	wrote     notify.Notifier // written moved (before the sync), or the log failed or closed
 	roomFreed notify.Notifier // the flusher took the buffer
 	done      chan struct{}   // the flusher has exited
 	stats     stats
@@ -423,7 +424,12 @@ func (l *Log) waitPast(ctx context.Context, pos uint64, durable bool) error {
 		if reached > pos {
 			return nil
 		}
-		ch := l.flushed.Wait()
+		var ch <-chan struct{}
+		if durable {
+			ch = l.flushed.Wait()
+		} else {
+			ch = l.wrote.Wait()
+		}
 		l.mu.Lock()
 		closed := l.mu.closed
 		l.mu.Unlock()
@@ -818,6 +824,7 @@ func (l *Log) flusher() {
 				req.done <- err
 				l.roomFreed.Broadcast()
 				l.flushed.Broadcast()
+				l.wrote.Broadcast()
 				continue
 			}
 			if len(buf) == 0 && (!syncNow || l.synced.Load() == l.written.Load()) {
@@ -903,6 +910,8 @@ func (l *Log) writeBatch(buf []byte, start uint64, records int, epoch uint32, ep
 			b = b[n:]
 		}
 		l.written.Store(start + uint64(len(buf)))
+		// Followers of the written end go now, not after the sync.
+		l.wrote.Broadcast()
 		l.stats.wrote(records)
 	}
 	if syncNow {
@@ -932,6 +941,7 @@ func (l *Log) fail(err error) {
 	l.mu.Unlock()
 	l.r.Fail(err) // the ring must not record anything as durable now
 	l.flushed.Broadcast()
+	l.wrote.Broadcast()
 	l.roomFreed.Broadcast()
 }
 
@@ -951,6 +961,7 @@ func (l *Log) Close() error {
 	l.mu.closed = true
 	l.mu.Unlock()
 	l.flushed.Broadcast() // followers waiting for records
+	l.wrote.Broadcast()
 	if !l.readOnly {
 		l.kickFlusher()
 		<-l.done
