@@ -41,12 +41,13 @@ func ringlogReplayCapacity(n, size int) int64 {
 	return roundUp(int64(n)*ringlogRecordSpace(size)+batches*ringlogMarker, ringlogCapAlign)
 }
 
-// walReplayPath is the log of n records in format ("ringlog" or "pebble")
+// walReplayPath is the log of n records in format ("ringlog", "ringlog-s2"
+// or "pebble")
 // in dir. The ringlog log is a file named log in a directory of its own,
 // with whatever files the log keeps beside it.
 func walReplayPath(dir string, n int, format string) string {
 	name := fmt.Sprintf("wal-replay-%dx%d.%s", n, walReplaySize, format)
-	if format == "ringlog" {
+	if format != "pebble" { // ringlog, ringlog-s2
 		return filepath.Join(dir, name, "log")
 	}
 	return filepath.Join(dir, name)
@@ -54,7 +55,20 @@ func walReplayPath(dir string, n int, format string) string {
 
 func setupWALReplay(e *env) error {
 	n := walReplayRecords(e.size)
-	if err := createRinglogReplayFile(walReplayPath(e.dir, n, "ringlog"), n, walReplaySize); err != nil {
+	if err := createRinglogReplayFile(walReplayPath(e.dir, n, "ringlog"), n, walReplaySize, wal.NoCompression); err != nil {
+		return fmt.Errorf("ringlog log: %w", err)
+	}
+	if err := createPebbleReplayFile(walReplayPath(e.dir, n, "pebble"), n, walReplaySize); err != nil {
+		return fmt.Errorf("pebble log: %w", err)
+	}
+	return nil
+}
+
+// setupWALReplayS2 writes wal-replay-1k-s2's logs: ringlog's compressed
+// with S2, Pebble's the plain one of wal-replay-1k.
+func setupWALReplayS2(e *env) error {
+	n := walReplayRecords(e.size)
+	if err := createRinglogReplayFile(walReplayPath(e.dir, n, "ringlog-s2"), n, walReplaySize, wal.S2); err != nil {
 		return fmt.Errorf("ringlog log: %w", err)
 	}
 	if err := createPebbleReplayFile(walReplayPath(e.dir, n, "pebble"), n, walReplaySize); err != nil {
@@ -65,10 +79,12 @@ func setupWALReplay(e *env) error {
 
 // createRinglogReplayFile writes the ringlog log the replay workloads read:
 // n records of size bytes, appended in batches of walSetupBatch, each
-// batch flushed before the next, then closed (synced). Its directory
-// (path's) is built under a temporary name and renamed into place, so a
-// log under path is always complete; an existing one is kept.
-func createRinglogReplayFile(path string, n, size int) (err error) {
+// batch flushed before the next, then closed (synced), compressed with
+// codec. Its directory (path's) is built under a temporary name and
+// renamed into place, so a log under path is always complete; an existing
+// one is kept. A compressed log gets the capacity of the plain one (its
+// records take less: the rest stays unused).
+func createRinglogReplayFile(path string, n, size int, codec wal.Compression) (err error) {
 	dir := filepath.Dir(path)
 	if _, err := os.Stat(dir); err == nil {
 		return nil
@@ -80,7 +96,7 @@ func createRinglogReplayFile(path string, n, size int) (err error) {
 	if err := os.Mkdir(tmpDir, 0o755); err != nil {
 		return err
 	}
-	l, err := wal.Create(filepath.Join(tmpDir, filepath.Base(path)), &wal.Options{Capacity: ringlogReplayCapacity(n, size), Sync: wal.SyncNever})
+	l, err := wal.Create(filepath.Join(tmpDir, filepath.Base(path)), &wal.Options{Capacity: ringlogReplayCapacity(n, size), Sync: wal.SyncNever, Compression: codec})
 	if err != nil {
 		return err
 	}
@@ -111,7 +127,7 @@ func createRinglogReplayFile(path string, n, size int) (err error) {
 		batches++
 	}
 	want := uint64(int64(n)*ringlogRecordSpace(size) + int64(batches)*ringlogMarker)
-	if got := l.Written() - l.Checkpoint(); got != want {
+	if got := l.Written() - l.Checkpoint(); got != want && codec == wal.NoCompression {
 		return fmt.Errorf("the log holds %d bytes after %d records in %d writes, want %d", got, n, batches, want)
 	}
 	closed = true
@@ -185,18 +201,40 @@ var walReplay = &workload{
 		if r.system == "pebble" {
 			return runWALReplayPebble(r, n)
 		}
-		return runWALReplayRinglog(r, n)
+		return runWALReplayRinglog(r, n, "ringlog")
+	},
+}
+
+// walReplayS2 is wal-replay-1k over a ringlog log whose records are
+// compressed with S2 (written so in setup; the records' template
+// compresses well): each record is decoded into the Reader's own buffer,
+// the one read path that is not zero-copy. Pebble's log has no
+// compression: its row is its plain replay, as in wal-replay-1k. bytes =
+// n * 1 KiB of decoded records.
+var walReplayS2 = &workload{
+	name:     "wal-replay-1k-s2",
+	doc:      "read every 1 KiB record of an open log, ringlog's compressed with S2 (pebble: plain)",
+	systems:  walSystems,
+	baseline: "pebble",
+	durable:  true,
+	setup:    setupWALReplayS2,
+	run: func(r *run) (work, error) {
+		n := walReplayRecords(r.size)
+		if r.system == "pebble" {
+			return runWALReplayPebble(r, n)
+		}
+		return runWALReplayRinglog(r, n, "ringlog-s2")
 	},
 }
 
 func replayWork(n int) work { return work{n: int64(n), bytes: int64(n) * walReplaySize} }
 
-func runWALReplayRinglog(r *run, n int) (_ work, err error) {
+func runWALReplayRinglog(r *run, n int, format string) (_ work, err error) {
 	backend, err := pagerBackend(r.system)
 	if err != nil {
 		return work{}, err
 	}
-	l, err := wal.Open(walReplayPath(r.dir, n, "ringlog"), &wal.Options{Backend: backend, Sync: wal.SyncNever})
+	l, err := wal.Open(walReplayPath(r.dir, n, format), &wal.Options{Backend: backend, Sync: wal.SyncNever})
 	if err != nil {
 		return work{}, err
 	}

@@ -239,7 +239,7 @@ func checkTailEnd(l *wal.Log, n int, end uint64) error {
 
 func runWALTail(r *run) (_ work, err error) {
 	n, rate := walTailRecords(r.size), walTailRate(r.size)
-	l, cleanup, err := createRinglogLog(r, "wal-tail-", walLogSize(n, walTailSize), wal.SyncInterval)
+	l, cleanup, err := createRinglogLog(r, "wal-tail-", wal.Options{Capacity: walLogSize(n, walTailSize), Sync: wal.SyncInterval})
 	if err != nil {
 		return work{}, err
 	}
@@ -499,7 +499,7 @@ func runWALTailXProc(r *run) (_ work, err error) {
 	if backend == pager.Remap {
 		followBackend = pager.Auto // read-only: remap cannot
 	}
-	l, cleanup, err := createRinglogLog(r, "wal-tail-xproc-", walLogSize(n, walTailSize), wal.SyncInterval)
+	l, cleanup, err := createRinglogLog(r, "wal-tail-xproc-", wal.Options{Capacity: walLogSize(n, walTailSize), Sync: wal.SyncInterval})
 	if err != nil {
 		return work{}, err
 	}

@@ -159,29 +159,35 @@ func TestPebbleReplayLongRecord(t *testing.T) {
 // The ringlog log built for the replay workloads has the size its
 // capacity assumes (createRinglogReplayFile checks it), also with a last
 // batch that is not full, and reads back.
+// The S2 log of wal-replay-1k-s2 is smaller and reads back the same.
 func TestRinglogReplayFile(t *testing.T) {
 	const n, size = 1000, 1 << 10
-	path := filepath.Join(t.TempDir(), "replay", "log")
-	if err := createRinglogReplayFile(path, n, size); err != nil {
-		t.Fatal(err)
-	}
-	// Idempotent: an existing file is kept.
-	if err := createRinglogReplayFile(path, n, size); err != nil {
-		t.Fatal(err)
-	}
-	l, err := wal.Open(path, &wal.Options{Sync: wal.SyncNever})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	if got := l.Report().Records; got != n {
-		t.Fatalf("recovery found %d records, want %d", got, n)
-	}
-	tl := newWALTally()
-	if err := ringlogReplay(l, size, &tl); err != nil {
-		t.Fatal(err)
-	}
-	if err := tl.verify("replay", n, size); err != nil {
-		t.Fatal(err)
+	for _, codec := range []wal.Compression{wal.NoCompression, wal.S2} {
+		path := filepath.Join(t.TempDir(), "replay", "log")
+		if err := createRinglogReplayFile(path, n, size, codec); err != nil {
+			t.Fatal(err)
+		}
+		// Idempotent: an existing file is kept.
+		if err := createRinglogReplayFile(path, n, size, codec); err != nil {
+			t.Fatal(err)
+		}
+		l, err := wal.Open(path, &wal.Options{Sync: wal.SyncNever})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		if got := l.Report().Records; got != n {
+			t.Fatalf("%v: recovery found %d records, want %d", codec, got, n)
+		}
+		if used := int64(l.Written() - l.Checkpoint()); codec != wal.NoCompression && used > int64(n)*ringlogRecordSpace(size)/2 {
+			t.Fatalf("%v: %d bytes for %d records of %d bytes: the template should compress", codec, used, n, size)
+		}
+		tl := newWALTally()
+		if err := ringlogReplay(l, size, &tl); err != nil {
+			t.Fatal(err)
+		}
+		if err := tl.verify("replay", n, size); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
