@@ -6,6 +6,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/ringlog/ringlog/pager"
 )
 
 // TestConsumer: a named consumer reads, acknowledges, keeps its position
@@ -241,7 +243,7 @@ func TestConsumerBehindCheckpoint(t *testing.T) {
 // TestConsumerBusyAndVersion: a consumer name attached elsewhere is
 // refused with ErrBusy; a log of another format version with ErrVersion.
 func TestConsumerBusyAndVersion(t *testing.T) {
-	l, path := createWith(t, config{b: backends[0], layout: Bounded}, Options{Sync: SyncNever})
+	l, path := createWith(t, config{b: pager.Auto, layout: Bounded}, Options{Sync: SyncNever})
 	cs, err := l.Consumer("one", nil)
 	if err != nil {
 		t.Fatal(err)

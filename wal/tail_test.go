@@ -183,7 +183,7 @@ func TestFollowFromAnotherProcess(t *testing.T) {
 // as it is written, while its sync is still running; a follower of the
 // durable end only after the sync.
 func TestFollowBeforeSync(t *testing.T) {
-	l, _ := createWith(t, config{b: backends[0], layout: Bounded}, Options{Sync: SyncAlways})
+	l, _ := createWith(t, config{b: pager.Auto, layout: Bounded}, Options{Sync: SyncAlways})
 	defer l.Close()
 	release := make(chan struct{})
 	syncData = func(r *ring.Ring) error {
