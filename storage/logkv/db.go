@@ -1,0 +1,518 @@
+// Package logkv is ringlog's native key-value engine ("ringlog" in
+// storage.Open): values live in a write-ahead log (package wal, growing
+// layout) and an ordered in-memory index maps each key to where its value
+// lies in the log.
+//
+// # Design
+//
+//   - Writes: every Put, Delete and Batch is one log record (see
+//     format.go), appended by the wal's staged write path; the index is
+//     updated under the same lock, so the index and the log agree on the
+//     order of writes to a key. A synced write waits for the wal's group
+//     commit after releasing the lock: concurrent synced writers share
+//     fdatasyncs.
+//   - Reads: the index (github.com/tidwall/btree, chosen over google/btree
+//     for its generic B-tree with hinted operations, bidirectional seekable
+//     iterators and O(1) copy-on-write copies, which make snapshots and
+//     consistent iterators cheap) gives the entry's position and length; Get
+//     reads the entry where the log is mapped, checks the entry's checksum
+//     and copies the value into the caller's buffer. GetView hands out the
+//     mapped bytes themselves (see Value for their lifetime).
+//   - Reopen: the wal's recovery hands every kept record to the engine in
+//     one pass (wal.Options.Replay), which rebuilds the index.
+//   - Space: the cleaner (gc.go) copies the live entries of the oldest
+//     segment to the head of the log and truncates the log's front; freed
+//     segments are recycled by the log in place, by remapping, without
+//     copying the rest.
+//
+// # Memory
+//
+// The index holds, per key, a 32-byte item (the key's string header, the
+// entry's position, its length and its share of its record) in B-tree
+// nodes, plus the key itself in its own allocation. See the README for the
+// measured figure per key.
+package logkv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/tidwall/btree"
+
+	"github.com/ringlog/ringlog/internal/osfile"
+	"github.com/ringlog/ringlog/storage"
+	"github.com/ringlog/ringlog/wal"
+)
+
+func init() {
+	storage.Register("ringlog", func(dir string, opts any) (storage.Engine, error) {
+		switch o := opts.(type) {
+		case nil:
+			return Open(dir, nil)
+		case *Options:
+			return Open(dir, o)
+		case Options:
+			return Open(dir, &o)
+		default:
+			return nil, fmt.Errorf("logkv: open %s: options of type %T, want *logkv.Options: %w", dir, opts, storage.ErrBadOption)
+		}
+	})
+}
+
+// LogName is the name of the store's log file in its directory.
+const LogName = "ringlog.wal"
+
+// Defaults.
+const (
+	// DefaultSegmentSize holds the largest record (a 16 MiB value with a
+	// key of 64 KiB) in one segment: the log's contiguous span.
+	DefaultSegmentSize = 17 << 20
+	defaultSegments    = 4096
+	defaultGCRatio     = 1.25
+	// maxRecord is the largest record the store writes: one entry of the
+	// largest key and value. A batch is at most this size encoded.
+	maxRecord = 1 + maxEntryHeader + storage.MaxKeySize + storage.MaxValueSize
+)
+
+// item is one key of the index.
+type item struct {
+	key string
+	pos uint64 // position of the key's entry in the log
+	n   uint32 // the entry's length
+	acc uint32 // bytes of the log accounted to the entry: its share of its record
+}
+
+func less(a, b item) bool { return a.key < b.key }
+
+// DB is a store. Its methods are safe for concurrent use.
+type DB struct {
+	dir     string
+	path    string
+	log     *wal.Log
+	maxRec  int // the largest record the log takes
+	o       Options
+	segSize uint64
+
+	mu struct {
+		sync.RWMutex // writers (and the cleaner) lock; readers read-lock
+		tree         *btree.BTreeG[item]
+		closed       bool
+		end          uint64 // end of the last record appended
+		live         int64  // bytes accounted to live entries
+		liveKV       int64  // key and value bytes of live entries
+		segLive      map[uint64]int64
+		open         int      // iterators and snapshots not closed
+		pin          *wal.Pin // holds the log from the oldest position the index may point to
+		gcErr        error    // the cleaner's last failure
+		hint         btree.PathHint
+	}
+	stats struct {
+		puts, deletes, gets, batches atomic.Int64
+		gcRuns, gcCopied             atomic.Int64
+	}
+	open   atomic.Int64 // iterators, snapshots and values out (changed under mu, read or write)
+	gcMu   sync.Mutex   // one cleaner at a time (the background one, GC)
+	gcKick chan struct{}
+	stop   chan struct{}
+	gcDone chan struct{}
+}
+
+// Open opens the store in dir, creating it if dir holds none.
+func Open(dir string, o *Options) (*DB, error) {
+	var opts Options
+	if o != nil {
+		opts = *o
+	}
+	if opts.SegmentSize == 0 {
+		opts.SegmentSize = DefaultSegmentSize
+	}
+	if opts.Capacity == 0 {
+		opts.Capacity = opts.SegmentSize * defaultSegments
+	}
+	if opts.GCRatio == 0 {
+		opts.GCRatio = defaultGCRatio
+	}
+	if opts.GCRatio < 1.05 {
+		return nil, fmt.Errorf("logkv: open %s: GCRatio %v below 1.05: %w", dir, opts.GCRatio, storage.ErrBadOption)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("logkv: open %s: %w", dir, err)
+	}
+	db := &DB{dir: dir, path: filepath.Join(dir, LogName), o: opts, segSize: uint64(opts.SegmentSize),
+		gcKick: make(chan struct{}, 1), stop: make(chan struct{}), gcDone: make(chan struct{})}
+	db.mu.tree = btree.NewBTreeGOptions(less, btree.Options{NoLocks: true})
+	db.mu.segLive = map[uint64]int64{}
+	wo := &wal.Options{
+		Layout:        wal.Growing,
+		SegmentSize:   opts.SegmentSize,
+		Capacity:      opts.Capacity,
+		Backend:       opts.Backend,
+		Sync:          wal.SyncNever,
+		MaxRecordSize: int(min(maxRecord, opts.SegmentSize-128)),
+		Recovery:      opts.Recovery,
+		Replay:        db.replay,
+	}
+	if opts.SyncInterval > 0 {
+		wo.Sync, wo.SyncInterval = wal.SyncInterval, opts.SyncInterval
+	}
+	var err error
+	if _, serr := os.Stat(db.path); errors.Is(serr, os.ErrNotExist) {
+		db.log, err = wal.Create(db.path, wo)
+		if err == nil {
+			err = osfile.SyncDir(dir)
+		}
+	} else {
+		db.log, err = wal.Open(db.path, wo)
+	}
+	if err != nil {
+		if db.log != nil {
+			db.log.Close()
+		}
+		return nil, fmt.Errorf("logkv: open %s: %w", dir, err)
+	}
+	db.mu.end = db.log.Written()
+	db.maxRec = db.log.MaxRecordSize()
+	if db.mu.pin, err = db.log.Pin(db.log.Checkpoint()); err != nil {
+		db.log.Close()
+		return nil, fmt.Errorf("logkv: open %s: %w", dir, err)
+	}
+	if opts.GCDisabled {
+		close(db.gcDone)
+	} else {
+		go db.gcLoop()
+	}
+	return db, nil
+}
+
+// replay applies a record recovery kept to the index (during Open).
+func (db *DB) replay(pos uint64, payload []byte) error {
+	if err := db.applyLocked(pos, payload); err != nil {
+		return fmt.Errorf("logkv: %s: record at position %d: %w (%w)", db.path, pos, storage.ErrCorrupt, err)
+	}
+	return nil
+}
+
+// applyLocked applies the entries of the record at pos to the index.
+func (db *DB) applyLocked(pos uint64, payload []byte) error {
+	count := 0
+	if err := entries(payload, false, func(int, entry) error { count++; return nil }); err != nil {
+		return err
+	}
+	if count == 0 {
+		return nil
+	}
+	overhead := wal.RecordSize(len(payload)) - (len(payload) - 1)
+	share := uint32(overhead / count)
+	base := pos + wal.HeaderSize
+	t := db.mu.tree
+	return entries(payload, false, func(off int, e entry) error {
+		switch e.kind {
+		case storage.KindPut:
+			it := item{key: string(e.key), pos: base + uint64(off), n: uint32(e.size), acc: uint32(e.size) + share}
+			if prev, ok := t.SetHint(it, &db.mu.hint); ok {
+				db.deadLocked(prev)
+			}
+			db.liveLocked(it, len(e.key)+len(e.value))
+		case storage.KindDelete:
+			if prev, ok := t.DeleteHint(item{key: unsafeString(e.key)}, &db.mu.hint); ok {
+				db.deadLocked(prev)
+			}
+		}
+		return nil
+	})
+}
+
+func (db *DB) liveLocked(it item, kv int) {
+	db.mu.live += int64(it.acc)
+	db.mu.liveKV += int64(kv)
+	db.mu.segLive[it.pos/db.segSize] += int64(it.acc)
+}
+
+func (db *DB) deadLocked(it item) {
+	db.mu.live -= int64(it.acc)
+	db.mu.liveKV -= int64(len(it.key) + valueLen(it))
+	s := it.pos / db.segSize
+	if db.mu.segLive[s] -= int64(it.acc); db.mu.segLive[s] == 0 {
+		delete(db.mu.segLive, s)
+	}
+}
+
+// valueLen is the length of the value of the entry it describes.
+func valueLen(it item) int {
+	r := int(it.n) - entryFixed - len(it.key) - uvarintLen(uint64(len(it.key)))
+	for n := 1; n <= binary32; n++ {
+		if v := r - n; v >= 0 && uvarintLen(uint64(v)) == n {
+			return v
+		}
+	}
+	return 0
+}
+
+const binary32 = 5 // longest uvarint of a 32-bit length
+
+// unsafeString views b as a string for a lookup; the string must not
+// outlive the call.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// unsafeBytes views s as a byte slice the caller must not modify.
+func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+func (db *DB) errClosed(what string) error {
+	return fmt.Errorf("logkv: %s %s: %w", what, db.dir, storage.ErrClosed)
+}
+
+var recordBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// Put sets key to value.
+func (db *DB) Put(key, value []byte, o *storage.WriteOptions) error {
+	if err := storage.CheckSizes(key, value); err != nil {
+		return fmt.Errorf("logkv: put in %s: %w", db.dir, err)
+	}
+	bp := recordBufs.Get().(*[]byte)
+	rec := appendEntry(append((*bp)[:0], recordBatch), storage.KindPut, key, value)
+	err := db.write("put", rec, o)
+	*bp = rec
+	recordBufs.Put(bp)
+	db.stats.puts.Add(1)
+	return err
+}
+
+// Delete removes key.
+func (db *DB) Delete(key []byte, o *storage.WriteOptions) error {
+	if err := storage.CheckSizes(key, nil); err != nil {
+		return fmt.Errorf("logkv: delete in %s: %w", db.dir, err)
+	}
+	bp := recordBufs.Get().(*[]byte)
+	rec := appendEntry(append((*bp)[:0], recordBatch), storage.KindDelete, key, nil)
+	err := db.write("delete", rec, o)
+	*bp = rec
+	recordBufs.Put(bp)
+	db.stats.deletes.Add(1)
+	return err
+}
+
+// Apply applies a batch as one log record: atomically, also across
+// crashes. An encoded batch is at most about 16 MiB (the largest record).
+func (db *DB) Apply(b *storage.Batch, o *storage.WriteOptions) error {
+	if err := b.Err(); err != nil {
+		return fmt.Errorf("logkv: apply to %s: %w", db.dir, err)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	bp := recordBufs.Get().(*[]byte)
+	rec := append((*bp)[:0], recordBatch)
+	for op := range b.Ops() {
+		if op.Kind == storage.KindDelete {
+			op.Value = nil
+		}
+		rec = appendEntry(rec, op.Kind, op.Key, op.Value)
+	}
+	err := db.write("apply", rec, o)
+	*bp = rec[:0]
+	recordBufs.Put(bp)
+	db.stats.batches.Add(1)
+	return err
+}
+
+// write appends a record and applies it to the index, then waits for
+// durability if asked.
+func (db *DB) write(what string, rec []byte, o *storage.WriteOptions) error {
+	ctx := context.Background()
+	if len(rec) > db.maxRec {
+		return fmt.Errorf("logkv: %s in %s: a record of %d bytes, at most %d (the segment size bounds it): %w", what, db.dir, len(rec), db.maxRec, storage.ErrTooLarge)
+	}
+	db.mu.Lock()
+	if db.mu.closed {
+		db.mu.Unlock()
+		return db.errClosed(what)
+	}
+	pos, err := db.log.Append(ctx, rec)
+	if err != nil {
+		db.mu.Unlock()
+		return fmt.Errorf("logkv: %s in %s: %w", what, db.dir, err)
+	}
+	end := pos + uint64(wal.RecordSize(len(rec)))
+	db.mu.end = end
+	err = db.applyLocked(pos, rec)
+	kick := !db.o.GCDisabled && db.needGCLocked()
+	db.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("logkv: %s in %s: %w", what, db.dir, err)
+	}
+	if kick {
+		select {
+		case db.gcKick <- struct{}{}:
+		default:
+		}
+	}
+	if o != nil && o.Sync {
+		if err := db.log.WaitDurable(ctx, end); err != nil {
+			return fmt.Errorf("logkv: %s in %s: %w", what, db.dir, err)
+		}
+	}
+	return nil
+}
+
+// flushTo makes sure the log's mapping holds every record before end: a
+// record just appended may still be staged in the wal's buffer.
+func (db *DB) flushTo(end uint64) error {
+	if db.log.Written() >= end {
+		return nil
+	}
+	if err := db.log.Flush(context.Background()); err != nil {
+		return fmt.Errorf("logkv: %s: %w", db.dir, err)
+	}
+	return nil
+}
+
+// readEntry reads and verifies the entry it points at. The log must hold
+// it (db.mu read-locked, or a pin).
+func (db *DB) readEntry(it item) (entry, []byte, error) {
+	b, err := db.log.Bytes(it.pos, int(it.n))
+	if err == nil {
+		var e entry
+		if e, err = parseEntry(b, true); err == nil {
+			if e.kind != storage.KindPut || e.size != int(it.n) || unsafeString(e.key) != it.key {
+				err = errors.New("the entry there is not the key's")
+			} else {
+				return e, b, nil
+			}
+		}
+	}
+	return entry{}, nil, fmt.Errorf("logkv: %s: entry of %d bytes at log position %d: %w (%w)", db.path, it.n, it.pos, storage.ErrCorrupt, err)
+}
+
+// Get appends the value of key to buf[:0].
+func (db *DB) Get(key, buf []byte) ([]byte, error) {
+	db.stats.gets.Add(1)
+	for {
+		db.mu.RLock()
+		if db.mu.closed {
+			db.mu.RUnlock()
+			return nil, db.errClosed("get from")
+		}
+		it, ok := db.mu.tree.Get(item{key: unsafeString(key)})
+		if !ok {
+			db.mu.RUnlock()
+			return nil, fmt.Errorf("logkv: get %q from %s: %w", truncKey(key), db.dir, storage.ErrNotFound)
+		}
+		if end := it.pos + uint64(it.n); db.log.Written() < end {
+			db.mu.RUnlock()
+			if err := db.flushTo(end); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		e, _, err := db.readEntry(it)
+		if err != nil {
+			db.mu.RUnlock()
+			return nil, err
+		}
+		buf = append(buf[:0], e.value...)
+		db.mu.RUnlock()
+		if buf == nil {
+			buf = []byte{}
+		}
+		return buf, nil
+	}
+}
+
+// truncKey shortens a key for a message.
+func truncKey(k []byte) []byte {
+	if len(k) > 64 {
+		return k[:64]
+	}
+	return k
+}
+
+// Sync makes every write so far durable.
+func (db *DB) Sync() error {
+	db.mu.RLock()
+	closed := db.mu.closed
+	db.mu.RUnlock()
+	if closed {
+		return db.errClosed("sync")
+	}
+	if err := db.log.Sync(context.Background()); err != nil {
+		return fmt.Errorf("logkv: sync %s: %w", db.dir, err)
+	}
+	return nil
+}
+
+// Close stops the cleaner, syncs and closes the store. Iterators,
+// snapshots and values from GetView must be closed or released first:
+// Close refuses (and leaves the store open) while any is out.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	if db.mu.closed {
+		db.mu.Unlock()
+		return db.errClosed("close")
+	}
+	if n := db.open.Load(); n > 0 {
+		db.mu.Unlock()
+		return fmt.Errorf("logkv: close %s: %d iterators, snapshots or values still open", db.dir, n)
+	}
+	db.mu.closed = true
+	db.mu.Unlock()
+	close(db.stop)
+	<-db.gcDone
+	db.mu.Lock()
+	db.mu.pin.Release()
+	db.mu.Unlock()
+	err := db.log.Sync(context.Background())
+	if cerr := db.log.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("logkv: close %s: %w", db.dir, err)
+	}
+	return nil
+}
+
+// Stats returns the store's counters. IndexBytes is an estimate: the
+// index's items (at the B-tree's typical fill) and the keys' allocations.
+func (db *DB) Stats() storage.Stats {
+	s := storage.Stats{Engine: "ringlog", DiskBytes: -1}
+	db.mu.RLock()
+	s.Keys = int64(db.mu.tree.Len())
+	s.LiveBytes = db.mu.liveKV
+	db.mu.RUnlock()
+	s.IndexBytes = s.Keys * indexBytesPerKey
+	if n, err := dirUsage(db.dir); err == nil {
+		s.DiskBytes = n
+	}
+	s.Puts, s.Deletes, s.Gets, s.Batches = db.stats.puts.Load(), db.stats.deletes.Load(), db.stats.gets.Load(), db.stats.batches.Load()
+	s.GCRuns, s.GCBytesCopied = db.stats.gcRuns.Load(), db.stats.gcCopied.Load()
+	return s
+}
+
+// indexBytesPerKey is the index's memory per key for 16-byte keys,
+// measured by TestIndexMemory (items in B-tree nodes and the keys'
+// allocations).
+const indexBytesPerKey = 64
+
+// Log is the store's log, for inspection (metrics, a reader of its
+// records). Writing to it directly corrupts the store.
+func (db *DB) Log() *wal.Log { return db.log }
+
+// dirUsage is the disk space of the regular files in dir.
+func dirUsage(dir string) (int64, error) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, de := range des {
+		if fi, err := de.Info(); err == nil && fi.Mode().IsRegular() {
+			n += osfile.DiskUsage(fi)
+		}
+	}
+	return n, nil
+}

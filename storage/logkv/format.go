@@ -1,0 +1,127 @@
+package logkv
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+
+	"github.com/ringlog/ringlog/storage"
+)
+
+// The store's records in the log. Every write (a Put, a Delete, a Batch)
+// is one wal record, so a batch is atomic across crashes with no extra
+// machinery: the wal's recovery keeps a record whole or drops it. Frozen
+// once the format is declared stable; recordBatch versions it.
+//
+//	record payload:
+//	0   1  record kind: 1 (a batch of entries)
+//	1   .  entries, back to back
+//
+//	entry:
+//	0   4  CRC-32C (Castagnoli) of the entry's bytes after these 4
+//	4   1  kind: 1 put, 2 delete (storage.KindPut, storage.KindDelete)
+//	5   .  key length, value length (uvarints; a delete's value length is 0)
+//	.   .  key, value
+//
+// The index keeps, per key, the position of its entry in the log and the
+// entry's length. A Get reads the entry where the log is mapped and checks
+// the entry's own checksum, so it never hashes the rest of a large batch;
+// recovery checks the record's checksum, which covers every entry.
+const (
+	recordBatch    = 1
+	entryFixed     = 5 // CRC and kind
+	maxEntryHeader = entryFixed + 2*binary.MaxVarintLen32
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// entrySize is the size of an entry of key and value.
+func entrySize(key, value []byte) int {
+	return entryFixed + uvarintLen(uint64(len(key))) + uvarintLen(uint64(len(value))) + len(key) + len(value)
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
+// appendEntry appends an entry to dst.
+func appendEntry(dst []byte, kind storage.Kind, key, value []byte) []byte {
+	at := len(dst)
+	dst = append(dst, 0, 0, 0, 0, byte(kind))
+	dst = binary.AppendUvarint(dst, uint64(len(key)))
+	dst = binary.AppendUvarint(dst, uint64(len(value)))
+	dst = append(dst, key...)
+	dst = append(dst, value...)
+	binary.LittleEndian.PutUint32(dst[at:], crc32.Checksum(dst[at+4:], castagnoli))
+	return dst
+}
+
+var (
+	errEntryShort    = errors.New("entry cut short")
+	errEntryKind     = errors.New("unknown entry kind")
+	errEntryChecksum = errors.New("entry checksum mismatch")
+	errRecordKind    = errors.New("unknown record kind")
+)
+
+// entry is a parsed entry; key and value alias the bytes parsed.
+type entry struct {
+	kind  storage.Kind
+	key   []byte
+	value []byte
+	size  int // bytes the entry takes
+}
+
+// parseEntry parses the entry at the start of b; verify checks its
+// checksum.
+func parseEntry(b []byte, verify bool) (entry, error) {
+	if len(b) < entryFixed+2 {
+		return entry{}, errEntryShort
+	}
+	e := entry{kind: storage.Kind(b[4])}
+	if e.kind != storage.KindPut && e.kind != storage.KindDelete {
+		return entry{}, errEntryKind
+	}
+	kl, n1 := binary.Uvarint(b[entryFixed:])
+	if n1 <= 0 || kl > storage.MaxKeySize {
+		return entry{}, errEntryShort
+	}
+	vl, n2 := binary.Uvarint(b[entryFixed+n1:])
+	if n2 <= 0 || vl > storage.MaxValueSize || (e.kind == storage.KindDelete && vl != 0) {
+		return entry{}, errEntryShort
+	}
+	h := entryFixed + n1 + n2
+	if uint64(len(b)-h) < kl+vl {
+		return entry{}, errEntryShort
+	}
+	e.size = h + int(kl) + int(vl)
+	if verify && binary.LittleEndian.Uint32(b) != crc32.Checksum(b[4:e.size], castagnoli) {
+		return entry{}, errEntryChecksum
+	}
+	e.key = b[h : h+int(kl) : h+int(kl)]
+	e.value = b[h+int(kl) : e.size : e.size]
+	return e, nil
+}
+
+// entries calls fn with each entry of a record payload and its offset in
+// the payload.
+func entries(payload []byte, verify bool, fn func(off int, e entry) error) error {
+	if len(payload) == 0 || payload[0] != recordBatch {
+		return errRecordKind
+	}
+	for off := 1; off < len(payload); {
+		e, err := parseEntry(payload[off:], verify)
+		if err != nil {
+			return err
+		}
+		if err := fn(off, e); err != nil {
+			return err
+		}
+		off += e.size
+	}
+	return nil
+}

@@ -1,0 +1,257 @@
+package logkv
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ringlog/ringlog/storage"
+	"github.com/ringlog/ringlog/wal"
+)
+
+// The cleaner. The log can only be freed from its front (the wal's
+// TruncateFront), so the cleaner works on the oldest segment: it copies
+// the entries of that segment the index still points at to the head of
+// the log, makes the copies durable, truncates the log past the segment
+// and lets the log recycle it (its file space is reused in place, by
+// remapping; untouched segments are never copied). In a log that is
+// overwritten at random, the oldest segment is also the one whose entries
+// had the most time to be overwritten, so it tends to be the sparsest.
+//
+// It runs when the log holds more than GCRatio times the bytes of live
+// entries and at least a segment of dead ones. Per-segment live bytes are
+// kept (Segments reports them).
+//
+// Safety:
+//   - Nothing acknowledged is lost: the copies are appended and put in the
+//     index under the writers' lock (so a newer write of the key is never
+//     undone by an older copy), and are durable before the truncation that
+//     frees the originals is.
+//   - No reader sees reused space: Gets read under the index's read lock,
+//     which the cleaner takes exclusively when it points keys at their
+//     copies; iterators, snapshots and values hold pins, and the store's
+//     own pin (moved only under the writers' lock, after the truncation)
+//     keeps the log from reusing a segment any of them may still read.
+//   - Failure (the disk full, say): the cleaner stops, keeps the error
+//     (Stats, GCError) and tries again at the next trigger; copies that
+//     were written but not yet used are dead entries, and the index still
+//     points at the originals, which are still in the log.
+
+// gcCheckEvery is how often the cleaner looks even if no write woke it.
+const gcCheckEvery = 200 * time.Millisecond
+
+// gcChunk bounds the bytes of entries copied under one hold of the lock.
+const gcChunk = 1 << 20
+
+func (db *DB) needGCLocked() bool {
+	span := db.mu.end - db.mu.pin.Position()
+	live := uint64(max(db.mu.live, 0))
+	return span >= live+db.segSize && float64(span) > db.o.GCRatio*float64(live)
+}
+
+func (db *DB) gcLoop() {
+	defer close(db.gcDone)
+	t := time.NewTicker(gcCheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.stop:
+			return
+		case <-db.gcKick:
+		case <-t.C:
+		}
+		for {
+			db.mu.RLock()
+			need := !db.mu.closed && db.needGCLocked()
+			db.mu.RUnlock()
+			if !need {
+				break
+			}
+			select {
+			case <-db.stop:
+				return
+			default:
+			}
+			if err := db.cleanOldest(); err != nil {
+				db.mu.Lock()
+				db.mu.gcErr = err
+				db.mu.Unlock()
+				break
+			}
+		}
+	}
+}
+
+// GC runs the cleaner until the log holds at most GCRatio times the live
+// bytes (or less than a segment of dead ones), whatever the options say
+// about running it in the background.
+func (db *DB) GC() error {
+	for {
+		db.mu.RLock()
+		closed, need := db.mu.closed, db.needGCLocked()
+		db.mu.RUnlock()
+		if closed {
+			return db.errClosed("gc")
+		}
+		if !need {
+			return nil
+		}
+		if err := db.cleanOldest(); err != nil {
+			return err
+		}
+	}
+}
+
+// GCError is the cleaner's last failure, if any.
+func (db *DB) GCError() error {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return db.mu.gcErr
+}
+
+// cleanOldest cleans the log's oldest segment.
+func (db *DB) cleanOldest() error {
+	if !db.gcMu.TryLock() {
+		db.gcMu.Lock() // wait for the other cleaner, then look again
+		db.gcMu.Unlock()
+		return nil
+	}
+	defer db.gcMu.Unlock()
+	ctx := context.Background()
+	db.mu.RLock()
+	from := db.mu.pin.Position()
+	end := db.mu.end
+	db.mu.RUnlock()
+	if err := db.flushTo(end); err != nil {
+		return err
+	}
+	to := (from/db.segSize + 1) * db.segSize
+	rd, err := db.log.NewReader(from, nil)
+	if err != nil {
+		return fmt.Errorf("logkv: clean %s: %w", db.dir, err)
+	}
+	defer rd.Close()
+	var (
+		cand    []item // live-looking entries of the records read
+		copyEnd uint64 // end of the last copy record
+		next    = from
+	)
+	flush := func() error {
+		if len(cand) == 0 {
+			return nil
+		}
+		e, err := db.copyLive(ctx, cand)
+		cand = cand[:0]
+		if e > copyEnd {
+			copyEnd = e
+		}
+		return err
+	}
+	size := 0
+	for rd.Next() {
+		pos, payload := rd.Record()
+		if pos >= to {
+			next = pos
+			break
+		}
+		next = pos + uint64(wal.RecordSize(len(payload)))
+		err := entries(payload, false, func(off int, e entry) error {
+			if e.kind == storage.KindDelete {
+				return nil // a delete: the writes it hides are older, so in this segment or freed
+			}
+			if size > 0 && size+e.size > gcChunk {
+				// A copy record holds up to gcChunk bytes of entries, or
+				// one larger entry (which fits a record, as it did).
+				if err := flush(); err != nil {
+					return err
+				}
+				size = 0
+			}
+			cand = append(cand, item{key: string(e.key), pos: pos + wal.HeaderSize + uint64(off), n: uint32(e.size)})
+			size += e.size
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("logkv: clean %s: record at position %d: %w", db.dir, pos, err)
+		}
+	}
+	if err := rd.Err(); err != nil {
+		return fmt.Errorf("logkv: clean %s: %w", db.dir, err)
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	if copyEnd > 0 {
+		if err := db.log.WaitDurable(ctx, copyEnd); err != nil {
+			return fmt.Errorf("logkv: clean %s: %w", db.dir, err)
+		}
+	}
+	if err := db.log.TruncateFront(next); err != nil {
+		return fmt.Errorf("logkv: clean %s: %w", db.dir, err)
+	}
+	db.mu.Lock()
+	db.mu.pin.Move(next)
+	db.mu.Unlock()
+	db.stats.gcRuns.Add(1)
+	return nil
+}
+
+// copyLive appends the candidates the index still points at as one record
+// and points the index at the copies. It returns the end of the record
+// written (0 if none).
+func (db *DB) copyLive(ctx context.Context, cand []item) (uint64, error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.mu.closed {
+		return 0, db.errClosed("clean")
+	}
+	bp := recordBufs.Get().(*[]byte)
+	defer recordBufs.Put(bp)
+	rec := append((*bp)[:0], recordBatch)
+	for _, c := range cand {
+		cur, ok := db.mu.tree.Get(c)
+		if !ok || cur.pos != c.pos {
+			continue // overwritten or deleted since
+		}
+		b, err := db.log.Bytes(c.pos, int(c.n))
+		if err != nil {
+			return 0, fmt.Errorf("logkv: clean %s: %w", db.dir, err)
+		}
+		rec = append(rec, b...) // an entry is self-contained: copied as it is
+	}
+	*bp = rec
+	if len(rec) == 1 {
+		return 0, nil
+	}
+	pos, err := db.log.Append(ctx, rec)
+	if err != nil {
+		return 0, fmt.Errorf("logkv: clean %s: %w", db.dir, err)
+	}
+	end := pos + uint64(wal.RecordSize(len(rec)))
+	db.mu.end = end
+	if err := db.applyLocked(pos, rec); err != nil {
+		return 0, fmt.Errorf("logkv: clean %s: %w", db.dir, err)
+	}
+	db.stats.gcCopied.Add(int64(len(rec)))
+	return end, nil
+}
+
+// SegmentInfo describes the live bytes of one segment-sized stretch of the
+// log's positions.
+type SegmentInfo struct {
+	Start     uint64 // first position
+	LiveBytes int64  // bytes accounted to live entries
+}
+
+// Segments reports the live bytes per segment, oldest first.
+func (db *DB) Segments() []SegmentInfo {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	var out []SegmentInfo
+	first := db.mu.pin.Position() / db.segSize
+	last := db.mu.end / db.segSize
+	for s := first; s <= last; s++ {
+		out = append(out, SegmentInfo{Start: s * db.segSize, LiveBytes: db.mu.segLive[s]})
+	}
+	return out
+}
