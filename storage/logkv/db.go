@@ -117,6 +117,8 @@ type DB struct {
 		gcRuns, gcCopied             atomic.Int64
 	}
 	open   atomic.Int64 // iterators, snapshots and values out (changed under mu, read or write)
+	gcCond *sync.Cond   // on mu: the cleaner made progress, failed, or the store closed
+	stalls atomic.Int64 // writes that waited for the cleaner
 	gcMu   sync.Mutex   // one cleaner at a time (the background one, GC)
 	gcKick chan struct{}
 	stop   chan struct{}
@@ -148,6 +150,7 @@ func Open(dir string, o *Options) (*DB, error) {
 		gcKick: make(chan struct{}, 1), stop: make(chan struct{}), gcDone: make(chan struct{})}
 	db.mu.tree = btree.NewBTreeGOptions(less, btree.Options{NoLocks: true})
 	db.mu.segLive = map[uint64]int64{}
+	db.gcCond = sync.NewCond(&db.mu)
 	wo := &wal.Options{
 		Layout:        wal.Growing,
 		SegmentSize:   opts.SegmentSize,
@@ -342,15 +345,21 @@ func (db *DB) write(what string, rec []byte, o *storage.WriteOptions) error {
 	db.mu.end = end
 	err = db.applyLocked(pos, rec)
 	kick := !db.o.GCDisabled && db.needGCLocked()
+	if kick && db.stallLocked() {
+		// The cleaner lags: wait for it, as an LSM stalls writes when
+		// compactions lag, so the log (and the file) stays bounded.
+		db.stalls.Add(1)
+		db.kickGC()
+		for db.stallLocked() {
+			db.gcCond.Wait()
+		}
+	}
 	db.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("logkv: %s in %s: %w", what, db.dir, err)
 	}
 	if kick {
-		select {
-		case db.gcKick <- struct{}{}:
-		default:
-		}
+		db.kickGC()
 	}
 	if o != nil && o.Sync {
 		if err := db.log.WaitDurable(ctx, end); err != nil {
@@ -460,6 +469,7 @@ func (db *DB) Close() error {
 		return fmt.Errorf("logkv: close %s: %d iterators, snapshots or values still open", db.dir, n)
 	}
 	db.mu.closed = true
+	db.gcCond.Broadcast()
 	db.mu.Unlock()
 	close(db.stop)
 	<-db.gcDone

@@ -49,6 +49,28 @@ func (db *DB) needGCLocked() bool {
 	return span >= live+db.segSize && float64(span) > db.o.GCRatio*float64(live)
 }
 
+// stallSegments is how far past the cleaner's trigger the log may grow
+// before writers wait for the cleaner.
+const stallSegments = 4
+
+// stallLocked says whether a writer should wait for the cleaner: it lags
+// by more than stallSegments segments and has not failed.
+func (db *DB) stallLocked() bool {
+	if db.mu.closed || db.mu.gcErr != nil || db.o.GCDisabled {
+		return false
+	}
+	span := db.mu.end - db.mu.pin.Position()
+	live := float64(max(db.mu.live, 0))
+	return float64(span) > db.o.GCRatio*live+float64((stallSegments+1)*db.segSize)
+}
+
+func (db *DB) kickGC() {
+	select {
+	case db.gcKick <- struct{}{}:
+	default:
+	}
+}
+
 func (db *DB) gcLoop() {
 	defer close(db.gcDone)
 	t := time.NewTicker(gcCheckEvery)
@@ -75,6 +97,7 @@ func (db *DB) gcLoop() {
 			if err := db.cleanOldest(); err != nil {
 				db.mu.Lock()
 				db.mu.gcErr = err
+				db.gcCond.Broadcast()
 				db.mu.Unlock()
 				break
 			}
@@ -191,6 +214,8 @@ func (db *DB) cleanOldest() error {
 	}
 	db.mu.Lock()
 	db.mu.pin.Move(next)
+	db.mu.gcErr = nil
+	db.gcCond.Broadcast()
 	db.mu.Unlock()
 	db.stats.gcRuns.Add(1)
 	return nil
