@@ -73,8 +73,12 @@ const (
 	// DefaultSegmentSize holds the largest record (a 16 MiB value with a
 	// key of 64 KiB) in one segment: the log's contiguous span.
 	DefaultSegmentSize = 17 << 20
-	defaultSegments    = 4096
-	defaultGCRatio     = 1.25
+	// defaultSegments: 4.25 GiB of log by default. The view costs a
+	// page table entry per page (8 bytes per 4 KiB) and, on the copy
+	// backend, heap address space for all of it, so it is not made
+	// larger than a store is likely to need; set Capacity for more.
+	defaultSegments = 256
+	defaultGCRatio  = 1.25
 	// maxRecord is the largest record the store writes: one entry of the
 	// largest key and value. A batch is at most this size encoded.
 	maxRecord = 1 + maxEntryHeader + storage.MaxKeySize + storage.MaxValueSize

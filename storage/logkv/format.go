@@ -87,11 +87,11 @@ func parseEntry(b []byte, verify bool) (entry, error) {
 		return entry{}, errEntryKind
 	}
 	kl, n1 := binary.Uvarint(b[entryFixed:])
-	if n1 <= 0 || kl > storage.MaxKeySize {
+	if n1 <= 0 || kl > storage.MaxKeySize || n1 != uvarintLen(kl) {
 		return entry{}, errEntryShort
 	}
 	vl, n2 := binary.Uvarint(b[entryFixed+n1:])
-	if n2 <= 0 || vl > storage.MaxValueSize || (e.kind == storage.KindDelete && vl != 0) {
+	if n2 <= 0 || vl > storage.MaxValueSize || n2 != uvarintLen(vl) || (e.kind == storage.KindDelete && vl != 0) {
 		return entry{}, errEntryShort
 	}
 	h := entryFixed + n1 + n2

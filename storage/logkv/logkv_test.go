@@ -208,8 +208,12 @@ func TestViewSurvivesGC(t *testing.T) {
 // TestCorruptEntry: a byte flipped in a value on disk is reported by Get
 // with the file and the position, not returned.
 func TestCorruptEntry(t *testing.T) {
+	b := pager.DefaultBackend(false)
+	if b == pager.Copy {
+		t.Skip("the copy backend reads the file once, at open: damage after that is not seen (recovery sees it at the next open)")
+	}
 	dir := t.TempDir()
-	db, err := Open(dir, &Options{Backend: pager.Mmap, GCDisabled: true})
+	db, err := Open(dir, &Options{Backend: b, GCDisabled: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,11 +11,18 @@ import (
 type Options struct {
 	// Backend is the pager backend of the store's log (default Auto).
 	Backend pager.Backend
-	// SegmentSize is the log's segment size (default 64 MiB): the unit
-	// the log file grows by and the cleaner frees.
+	// SegmentSize is the log's segment size (created stores only; default
+	// DefaultSegmentSize, 17 MiB): the unit the log file grows by and the
+	// cleaner frees, and the largest record (so the largest value) the
+	// store takes.
 	SegmentSize int64
-	// Capacity is the most log the store may hold: address space
-	// reserved, not memory or disk (default 64 GiB).
+	// Capacity is the most log the store may hold (created stores only):
+	// address space reserved, not disk; the view keeps 8 bytes of page
+	// table per 4 KiB page of it, and the copy backend reserves it on the
+	// heap (untouched pages cost no memory). Default 256 segments
+	// (4.25 GiB). When the log holds Capacity bytes, writes fail with an
+	// error wrapping ring.ErrFull until the cleaner frees segments;
+	// the store then needs a larger Capacity (copy it into a new store).
 	Capacity int64
 	// SyncInterval: writes not marked Sync reach the disk within this
 	// interval (default 10ms); negative leaves it to the OS.
