@@ -121,6 +121,10 @@ type work struct {
 type env struct {
 	dir  string // the data directory, shared by all runs of one bench run
 	size Size
+	// systems, in setup, are the workload's systems that will run
+	// (selected and available), so that setup prepares inputs for those
+	// only; nil in a child.
+	systems []string
 }
 
 var registry struct {

@@ -24,7 +24,16 @@
 //
 // -json FILE writes the same rows as a JSON array of objects with the fields
 // workload, system, ops_per_sec, mb_per_sec, p50_us, p99_us, rss_anon_mb,
-// rss_file_mb, n, bytes, fs and runs, plus fields a workload adds itself.
+// rss_file_mb, n, bytes, fs and runs, plus fields a workload adds itself
+// (open_ms of kv-reopen, space_amp and gc_runs of kv-overwrite-gc,
+// records_per_sync of wal-sync-8w, ...), which only the JSON has.
+//
+// The kv-* workloads (kv-put-nosync, kv-put-sync-8w, kv-get-random, kv-scan,
+// kv-reopen, kv-overwrite-gc) run key-value stores through the
+// storage.Engine interface: on the ringlog/* systems the ringlog engine
+// (storage/logkv) on that pager backend, on pebble the pebble engine
+// (storage/pebblekv) with the settings its users run it with. -list lists
+// every workload with what it does.
 //
 // Data lives in a fresh directory that is removed at the end: under -dir if
 // given, otherwise under the system's temporary directory, or /var/tmp or

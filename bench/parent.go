@@ -255,8 +255,14 @@ func (b *benchRun) setup(groups [][]*pairState) {
 		if w.setup == nil || !slices.ContainsFunc(g, (*pairState).toRun) {
 			continue
 		}
+		var systems []string
+		for _, p := range g {
+			if p.toRun() {
+				systems = append(systems, p.system)
+			}
+		}
 		b.showProgress("preparing %s", w.name)
-		err := w.setup(&env{dir: b.dir, size: b.cfg.size})
+		err := w.setup(&env{dir: b.dir, size: b.cfg.size, systems: systems})
 		b.clearProgress()
 		if err != nil {
 			fmt.Fprintf(b.stderr, "bench: FAILED %s: setup: %v\n", w.name, err)
