@@ -46,6 +46,7 @@ import (
 	"github.com/tidwall/btree"
 
 	"github.com/ringlog/ringlog/internal/osfile"
+	"github.com/ringlog/ringlog/pager"
 	"github.com/ringlog/ringlog/storage"
 	"github.com/ringlog/ringlog/wal"
 )
@@ -78,7 +79,9 @@ const (
 	// backend, heap address space for all of it, so it is not made
 	// larger than a store is likely to need; set Capacity for more.
 	defaultSegments = 256
-	defaultGCRatio  = 1.25
+	// defaultCopySegments: 544 MiB of log on the copy backend.
+	defaultCopySegments = 32
+	defaultGCRatio      = 1.25
 	// maxRecord is the largest record the store writes: one entry of the
 	// largest key and value. A batch is at most this size encoded.
 	maxRecord = 1 + maxEntryHeader + storage.MaxKeySize + storage.MaxValueSize
@@ -140,6 +143,11 @@ func Open(dir string, o *Options) (*DB, error) {
 	}
 	if opts.Capacity == 0 {
 		opts.Capacity = opts.SegmentSize * defaultSegments
+		if b := opts.Backend; b == pager.Copy || (b == pager.Auto && pager.DefaultBackend(false) == pager.Copy) {
+			// The copy backend allocates the whole view on the heap, and
+			// the runtime zeroes recycled heap memory at every open.
+			opts.Capacity = opts.SegmentSize * defaultCopySegments
+		}
 	}
 	if opts.GCRatio == 0 {
 		opts.GCRatio = defaultGCRatio
@@ -164,6 +172,10 @@ func Open(dir string, o *Options) (*DB, error) {
 		MaxRecordSize: int(min(maxRecord, opts.SegmentSize-128)),
 		Recovery:      opts.Recovery,
 		Replay:        db.replay,
+		// A full log (Capacity reached, or space held by values and
+		// snapshots not released) fails writes at once rather than
+		// blocking them while they hold the index.
+		Full: wal.FullError,
 	}
 	if opts.SyncInterval > 0 {
 		wo.Sync, wo.SyncInterval = wal.SyncInterval, opts.SyncInterval

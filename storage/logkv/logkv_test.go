@@ -12,6 +12,7 @@ import (
 
 	"github.com/ringlog/ringlog/pager"
 	"github.com/ringlog/ringlog/storage"
+	"github.com/ringlog/ringlog/wal"
 )
 
 var backends = []pager.Backend{pager.Remap, pager.Mmap, pager.Copy}
@@ -156,7 +157,7 @@ func TestBackgroundGC(t *testing.T) {
 // overwritten and the cleaner frees and recycles the segments around it.
 func TestViewSurvivesGC(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b pager.Backend) {
-		db, err := Open(t.TempDir(), &Options{Backend: b, SegmentSize: 256 << 10, GCDisabled: true})
+		db, err := Open(t.TempDir(), &Options{Backend: b, SegmentSize: 256 << 10, Capacity: 64 << 20, GCDisabled: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -272,5 +273,43 @@ func TestIndexMemory(t *testing.T) {
 	t.Logf("index memory: %.1f bytes per 16-byte key (%d keys)", per, n)
 	if per > 1.5*indexBytesPerKey || per < indexBytesPerKey/2 {
 		t.Fatalf("%.1f bytes per key; Stats assumes %d", per, indexBytesPerKey)
+	}
+}
+
+// TestFullLogFailsWrites: a value held while the log fills up keeps its
+// space; writes then fail with ErrFull instead of blocking, and succeed
+// again once it is released and the cleaner runs.
+func TestFullLogFailsWrites(t *testing.T) {
+	db, err := Open(t.TempDir(), &Options{SegmentSize: 256 << 10, Capacity: 2 << 20, GCDisabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Put(key(0), val(0, 0, 1000), nil); err != nil {
+		t.Fatal(err)
+	}
+	v, err := db.GetView(key(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var full error
+	for ver := 1; ver < 10000 && full == nil; ver++ {
+		full = db.Put(key(1), val(1, ver, 1000), nil)
+		if full == nil {
+			full = db.GC()
+		}
+	}
+	if !errors.Is(full, wal.ErrFull) {
+		t.Fatalf("writing past the capacity with a value held: %v", full)
+	}
+	if !bytes.Equal(v.Bytes(), val(0, 0, 1000)) {
+		t.Fatal("the held value changed")
+	}
+	v.Release()
+	if err := db.GC(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Put(key(1), val(1, 0, 1000), nil); err != nil {
+		t.Fatalf("after the value was released and the log cleaned: %v", err)
 	}
 }

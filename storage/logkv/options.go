@@ -19,8 +19,9 @@ type Options struct {
 	// Capacity is the most log the store may hold (created stores only):
 	// address space reserved, not disk; the view keeps 8 bytes of page
 	// table per 4 KiB page of it, and the copy backend reserves it on the
-	// heap (untouched pages cost no memory). Default 256 segments
-	// (4.25 GiB). When the log holds Capacity bytes, writes fail with an
+	// heap (untouched pages cost no memory, but the runtime zeroes
+	// recycled heap memory at every open). Default 256 segments (4.25
+	// GiB), 32 (544 MiB) on the copy backend. When the log holds Capacity bytes, writes fail with an
 	// error wrapping ring.ErrFull until the cleaner frees segments;
 	// the store then needs a larger Capacity (copy it into a new store).
 	Capacity int64
