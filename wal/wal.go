@@ -222,6 +222,12 @@ type Log struct {
 		// trunc is a TruncateBack the flusher carries out once it has
 		// written what is staged; appends wait meanwhile.
 		trunc *truncRequest
+		// Packed records (AppendPacked): packAt is the offset in buf of
+		// the one that may still grow, if packOpen; unsealed lists the
+		// offsets of those whose checksums the flusher fills in.
+		packOpen bool
+		packAt   int
+		unsealed []int
 	}
 	written atomic.Uint64 // end of the records handed to the OS (the ring head)
 	// truncGen counts TruncateBacks; it changes under mu.
@@ -591,6 +597,7 @@ func (l *Log) append(ctx context.Context, ps [][]byte, durable bool, codec Compr
 	first := l.mu.start + uint64(len(l.mu.buf))
 	pos := first
 	epoch := l.mu.meta.epoch
+	l.mu.packOpen = false
 	for i, p := range ps {
 		h := recordHeader{pos: pos, epoch: epoch, typ: typeData}
 		if i < len(ps)-1 {
@@ -806,7 +813,7 @@ func (l *Log) flusher() {
 				l.mu.Unlock()
 				return
 			}
-			buf, start, records := l.mu.buf, l.mu.start, l.mu.records
+			buf, start, records, unsealed := l.mu.buf, l.mu.start, l.mu.records, l.mu.unsealed
 			epoch, epochStart := l.mu.meta.epoch, start == l.mu.meta.epochStart
 			syncNow := l.mu.syncReq || timed || (l.opts.Sync == SyncAlways && len(buf) > 0)
 			closing := l.mu.closed
@@ -839,10 +846,12 @@ func (l *Log) flusher() {
 				l.mu.buf = spare[:0]
 				l.mu.start = start + uint64(len(buf))
 				l.mu.records = 0
+				l.mu.packOpen, l.mu.unsealed = false, nil
 			}
 			l.mu.Unlock()
 			l.roomFreed.Broadcast()
 			t0 := time.Now()
+			seal(buf, unsealed)
 			if err := l.writeBatch(buf, start, records, epoch, epochStart, syncNow); err != nil {
 				l.fail(err)
 				return
