@@ -84,15 +84,17 @@ const (
 	defaultGCRatio      = 1.25
 	// maxRecord is the largest record the store writes: one entry of the
 	// largest key and value. A batch is at most this size encoded.
-	maxRecord = 1 + maxEntryHeader + storage.MaxKeySize + storage.MaxValueSize
+	maxRecord = maxEntryHeader + storage.MaxKeySize + storage.MaxValueSize
+	// packLimit: writes staged together share records of up to this
+	// size (a larger write has a record of its own).
+	packLimit = 256 << 10
 )
 
-// item is one key of the index.
+// item is one key of the index: 32 bytes.
 type item struct {
 	key string
 	pos uint64 // position of the key's entry in the log
 	n   uint32 // the entry's length
-	acc uint32 // bytes of the log accounted to the entry: its share of its record
 }
 
 func less(a, b item) bool { return a.key < b.key }
@@ -211,29 +213,19 @@ func Open(dir string, o *Options) (*DB, error) {
 
 // replay applies a record recovery kept to the index (during Open).
 func (db *DB) replay(pos uint64, payload []byte) error {
-	if err := db.applyLocked(pos, payload); err != nil {
+	if err := db.applyLocked(pos+wal.HeaderSize, payload); err != nil {
 		return fmt.Errorf("logkv: %s: record at position %d: %w (%w)", db.path, pos, storage.ErrCorrupt, err)
 	}
 	return nil
 }
 
-// applyLocked applies the entries of the record at pos to the index.
-func (db *DB) applyLocked(pos uint64, payload []byte) error {
-	count := 0
-	if err := entries(payload, false, func(int, entry) error { count++; return nil }); err != nil {
-		return err
-	}
-	if count == 0 {
-		return nil
-	}
-	overhead := wal.RecordSize(len(payload)) - (len(payload) - 1)
-	share := uint32(overhead / count)
-	base := pos + wal.HeaderSize
+// applyLocked applies entries written at position pos to the index.
+func (db *DB) applyLocked(pos uint64, data []byte) error {
 	t := db.mu.tree
-	return entries(payload, false, func(off int, e entry) error {
+	return entries(data, false, func(off int, e entry) error {
 		switch e.kind {
 		case storage.KindPut:
-			it := item{key: string(e.key), pos: base + uint64(off), n: uint32(e.size), acc: uint32(e.size) + share}
+			it := item{key: string(e.key), pos: pos + uint64(off), n: uint32(e.size)}
 			if prev, ok := t.SetHint(it, &db.mu.hint); ok {
 				db.deadLocked(prev)
 			}
@@ -248,16 +240,16 @@ func (db *DB) applyLocked(pos uint64, payload []byte) error {
 }
 
 func (db *DB) liveLocked(it item, kv int) {
-	db.mu.live += int64(it.acc)
+	db.mu.live += int64(it.n)
 	db.mu.liveKV += int64(kv)
-	db.mu.segLive[it.pos/db.segSize] += int64(it.acc)
+	db.mu.segLive[it.pos/db.segSize] += int64(it.n)
 }
 
 func (db *DB) deadLocked(it item) {
-	db.mu.live -= int64(it.acc)
+	db.mu.live -= int64(it.n)
 	db.mu.liveKV -= int64(len(it.key) + valueLen(it))
 	s := it.pos / db.segSize
-	if db.mu.segLive[s] -= int64(it.acc); db.mu.segLive[s] == 0 {
+	if db.mu.segLive[s] -= int64(it.n); db.mu.segLive[s] == 0 {
 		delete(db.mu.segLive, s)
 	}
 }
@@ -294,7 +286,7 @@ func (db *DB) Put(key, value []byte, o *storage.WriteOptions) error {
 		return fmt.Errorf("logkv: put in %s: %w", db.dir, err)
 	}
 	bp := recordBufs.Get().(*[]byte)
-	rec := appendEntry(append((*bp)[:0], recordBatch), storage.KindPut, key, value)
+	rec := appendEntry((*bp)[:0], storage.KindPut, key, value)
 	err := db.write("put", rec, o)
 	*bp = rec
 	recordBufs.Put(bp)
@@ -308,7 +300,7 @@ func (db *DB) Delete(key []byte, o *storage.WriteOptions) error {
 		return fmt.Errorf("logkv: delete in %s: %w", db.dir, err)
 	}
 	bp := recordBufs.Get().(*[]byte)
-	rec := appendEntry(append((*bp)[:0], recordBatch), storage.KindDelete, key, nil)
+	rec := appendEntry((*bp)[:0], storage.KindDelete, key, nil)
 	err := db.write("delete", rec, o)
 	*bp = rec
 	recordBufs.Put(bp)
@@ -326,7 +318,7 @@ func (db *DB) Apply(b *storage.Batch, o *storage.WriteOptions) error {
 		return nil
 	}
 	bp := recordBufs.Get().(*[]byte)
-	rec := append((*bp)[:0], recordBatch)
+	rec := (*bp)[:0]
 	for op := range b.Ops() {
 		if op.Kind == storage.KindDelete {
 			op.Value = nil
@@ -352,12 +344,12 @@ func (db *DB) write(what string, rec []byte, o *storage.WriteOptions) error {
 		db.mu.Unlock()
 		return db.errClosed(what)
 	}
-	pos, err := db.log.Append(ctx, rec)
+	pos, err := db.log.AppendPacked(ctx, rec, max(packLimit, len(rec)))
 	if err != nil {
 		db.mu.Unlock()
 		return fmt.Errorf("logkv: %s in %s: %w", what, db.dir, err)
 	}
-	end := pos + uint64(wal.RecordSize(len(rec)))
+	end := pos + uint64(len(rec))
 	db.mu.end = end
 	err = db.applyLocked(pos, rec)
 	kick := !db.o.GCDisabled && db.needGCLocked()

@@ -9,26 +9,26 @@ import (
 )
 
 // The store's records in the log. Every write (a Put, a Delete, a Batch)
-// is one wal record, so a batch is atomic across crashes with no extra
-// machinery: the wal's recovery keeps a record whole or drops it. Frozen
-// once the format is declared stable; recordBatch versions it.
+// is a run of entries appended with wal.AppendPacked: writes staged
+// together share one wal record (one header, padding and checksum), and a
+// write's entries are always in one record, so a batch is atomic across
+// crashes with no extra machinery: the wal's recovery keeps a record whole
+// or drops it. Frozen once the format is declared stable.
 //
-//	record payload:
-//	0   1  record kind: 1 (a batch of entries)
-//	1   .  entries, back to back
+//	record payload: entries, back to back
 //
 //	entry:
 //	0   4  CRC-32C (Castagnoli) of the entry's bytes after these 4
 //	4   1  kind: 1 put, 2 delete (storage.KindPut, storage.KindDelete)
-//	5   .  key length, value length (uvarints; a delete's value length is 0)
+//	5   .  key length, value length (uvarints, shortest form; a delete's
+//	       value length is 0)
 //	.   .  key, value
 //
 // The index keeps, per key, the position of its entry in the log and the
 // entry's length. A Get reads the entry where the log is mapped and checks
-// the entry's own checksum, so it never hashes the rest of a large batch;
+// the entry's own checksum, so it never hashes the rest of its record;
 // recovery checks the record's checksum, which covers every entry.
 const (
-	recordBatch    = 1
 	entryFixed     = 5 // CRC and kind
 	maxEntryHeader = entryFixed + 2*binary.MaxVarintLen32
 )
@@ -65,7 +65,6 @@ var (
 	errEntryShort    = errors.New("entry cut short")
 	errEntryKind     = errors.New("unknown entry kind")
 	errEntryChecksum = errors.New("entry checksum mismatch")
-	errRecordKind    = errors.New("unknown record kind")
 )
 
 // entry is a parsed entry; key and value alias the bytes parsed.
@@ -110,10 +109,10 @@ func parseEntry(b []byte, verify bool) (entry, error) {
 // entries calls fn with each entry of a record payload and its offset in
 // the payload.
 func entries(payload []byte, verify bool, fn func(off int, e entry) error) error {
-	if len(payload) == 0 || payload[0] != recordBatch {
-		return errRecordKind
+	if len(payload) == 0 {
+		return errEntryShort
 	}
-	for off := 1; off < len(payload); {
+	for off := 0; off < len(payload); {
 		e, err := parseEntry(payload[off:], verify)
 		if err != nil {
 			return err

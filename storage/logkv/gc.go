@@ -232,7 +232,7 @@ func (db *DB) copyLive(ctx context.Context, cand []item) (uint64, error) {
 	}
 	bp := recordBufs.Get().(*[]byte)
 	defer recordBufs.Put(bp)
-	rec := append((*bp)[:0], recordBatch)
+	rec := (*bp)[:0]
 	for _, c := range cand {
 		cur, ok := db.mu.tree.Get(c)
 		if !ok || cur.pos != c.pos {
@@ -245,14 +245,14 @@ func (db *DB) copyLive(ctx context.Context, cand []item) (uint64, error) {
 		rec = append(rec, b...) // an entry is self-contained: copied as it is
 	}
 	*bp = rec
-	if len(rec) == 1 {
+	if len(rec) == 0 {
 		return 0, nil
 	}
-	pos, err := db.log.Append(ctx, rec)
+	pos, err := db.log.AppendPacked(ctx, rec, max(packLimit, len(rec)))
 	if err != nil {
 		return 0, fmt.Errorf("logkv: clean %s: %w", db.dir, err)
 	}
-	end := pos + uint64(wal.RecordSize(len(rec)))
+	end := pos + uint64(len(rec))
 	db.mu.end = end
 	if err := db.applyLocked(pos, rec); err != nil {
 		return 0, fmt.Errorf("logkv: clean %s: %w", db.dir, err)

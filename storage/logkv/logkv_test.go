@@ -264,7 +264,7 @@ func TestIndexMemory(t *testing.T) {
 	for i := range n {
 		copy(k, fmt.Sprintf("%016d", i*7919%n))
 		db.mu.Lock()
-		db.applyLocked(uint64(i)*160, appendEntry([]byte{recordBatch}, storage.KindPut, k, nil))
+		db.applyLocked(uint64(i)*160, appendEntry(nil, storage.KindPut, k, nil))
 		db.mu.Unlock()
 	}
 	runtime.GC()
