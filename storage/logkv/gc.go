@@ -190,7 +190,7 @@ func (db *DB) cleanOldest() error {
 				}
 				size = 0
 			}
-			cand = append(cand, item{key: string(e.key), pos: pos + wal.HeaderSize + uint64(off), n: uint32(e.size)})
+			cand = append(cand, item{pre: prefix(e.key), key: string(e.key), pos: pos + wal.HeaderSize + uint64(off), n: uint32(e.size)})
 			size += e.size
 			return nil
 		})

@@ -60,7 +60,7 @@ func (v *view) close() error {
 }
 
 func (v *view) get(key, buf []byte) ([]byte, error) {
-	it, ok := v.tree.Get(item{key: unsafeString(key)})
+	it, ok := v.tree.Get(probe(key))
 	if !ok {
 		return nil, fmt.Errorf("logkv: get %q from a snapshot of %s: %w", truncKey(key), v.db.dir, storage.ErrNotFound)
 	}
@@ -191,7 +191,7 @@ func (it *Iterator) First() bool {
 		return false
 	}
 	if it.lower != nil {
-		return it.set(it.it.Seek(item{key: unsafeString(it.lower)}))
+		return it.set(it.it.Seek(probe(it.lower)))
 	}
 	return it.set(it.it.First())
 }
@@ -208,7 +208,7 @@ func (it *Iterator) Last() bool {
 }
 
 func (it *Iterator) seekLT(k []byte) bool {
-	if it.it.Seek(item{key: unsafeString(k)}) {
+	if it.it.Seek(probe(k)) {
 		return it.set(it.it.Prev())
 	}
 	return it.set(it.it.Last())
@@ -222,7 +222,7 @@ func (it *Iterator) SeekGE(key []byte) bool {
 	if it.lower != nil && bytes.Compare(key, it.lower) < 0 {
 		key = it.lower
 	}
-	return it.set(it.it.Seek(item{key: unsafeString(key)}))
+	return it.set(it.it.Seek(probe(key)))
 }
 
 // SeekLT moves to the largest key < key within the bounds.

@@ -36,7 +36,7 @@ func (db *DB) GetView(key []byte) (*Value, error) {
 			db.mu.RUnlock()
 			return nil, db.errClosed("get from")
 		}
-		it, ok := db.mu.tree.Get(item{key: unsafeString(key)})
+		it, ok := db.mu.tree.Get(probe(key))
 		if !ok {
 			db.mu.RUnlock()
 			return nil, fmt.Errorf("logkv: get %q from %s: %w", truncKey(key), db.dir, storage.ErrNotFound)
