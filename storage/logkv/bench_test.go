@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"testing"
-
-	"github.com/ringlog/ringlog/storage"
 )
 
 // benchKey is a 16-byte key of i, in an order that looks random.
@@ -62,4 +60,3 @@ func BenchmarkGet(b *testing.B) {
 	}
 }
 
-var _ = storage.Synced

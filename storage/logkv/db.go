@@ -156,7 +156,10 @@ type DB struct {
 	gcMu   sync.Mutex   // one cleaner at a time (the background one, GC)
 	gcKick chan struct{}
 	stop   chan struct{}
-	gcDone chan struct{}
+
+	report    OpenReport
+	skipBelow uint64 // during Open: the index checkpoint holds the log before this
+	gcDone    chan struct{}
 }
 
 // Open opens the store in dir, creating it if dir holds none.
@@ -214,7 +217,7 @@ func Open(dir string, o *Options) (*DB, error) {
 			err = osfile.SyncDir(dir)
 		}
 	} else {
-		db.log, err = wal.Open(db.path, wo)
+		db.log, err = db.openLog(wo)
 	}
 	if err != nil {
 		if db.log != nil {
@@ -236,9 +239,90 @@ func Open(dir string, o *Options) (*DB, error) {
 	return db, nil
 }
 
-// replay applies a record recovery kept to the index (during Open).
+// openLog opens the existing log: with the index checkpoint if there is a
+// usable one (replaying only what was written after it), else replaying
+// the whole log.
+func (db *DB) openLog(wo *wal.Options) (*wal.Log, error) {
+	upTo, err := db.loadIndex()
+	if err == nil {
+		db.report.IndexLoaded = true
+		db.skipBelow = upTo
+	} else if !errors.Is(err, os.ErrNotExist) {
+		db.report.IndexError = err
+		db.resetIndex()
+	}
+	l, err := wal.Open(db.path, wo)
+	if err != nil || !db.report.IndexLoaded {
+		return l, err
+	}
+	if cp, end := l.Checkpoint(), l.Written(); cp > upTo || upTo > end {
+		// The index is older than a truncation of the log (its deletes
+		// may be gone), or newer than the log: replay everything.
+		db.report.IndexLoaded = false
+		db.report.IndexError = fmt.Errorf("logkv: %s holds the log up to %d, the log holds [%d, %d]: %w",
+			filepath.Join(db.dir, IndexName), upTo, cp, end, errIndex)
+		if err := l.Close(); err != nil {
+			return nil, err
+		}
+		db.resetIndex()
+		return wal.Open(db.path, wo)
+	}
+	return l, nil
+}
+
+func (db *DB) resetIndex() {
+	db.mu.tree.Clear()
+	db.mu.live, db.mu.liveKV, db.skipBelow = 0, 0, 0
+	clear(db.mu.segLive)
+}
+
+// OpenReport says what Open did.
+type OpenReport struct {
+	// IndexLoaded: the index came from the index checkpoint, and only the
+	// log after it was replayed.
+	IndexLoaded bool
+	// IndexError is why an index checkpoint found was not used.
+	IndexError error
+	// Replayed counts the entries replayed from the log.
+	Replayed int64
+	// Log is the log's own report (recovery).
+	Log wal.Report
+}
+
+// Report says what Open did.
+func (db *DB) Report() OpenReport {
+	r := db.report
+	r.Log = db.log.Report()
+	return r
+}
+
+// replay applies a record recovery kept to the index (during Open),
+// except the entries the index checkpoint already holds.
 func (db *DB) replay(pos uint64, payload []byte) error {
-	if err := db.applyLocked(pos+wal.HeaderSize, payload); err != nil {
+	base := pos + wal.HeaderSize
+	if base+uint64(len(payload)) <= db.skipBelow {
+		return nil
+	}
+	if base < db.skipBelow {
+		// A record written on both sides of the checkpoint: entries are
+		// whole on either side (the checkpoint is taken between writes).
+		skip := int(db.skipBelow - base)
+		err := entries(payload, false, func(off int, e entry) error {
+			if off < skip && off+e.size > skip {
+				return errors.New("the index checkpoint ends inside an entry")
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("logkv: %s: record at position %d: %w (%w)", db.path, pos, storage.ErrCorrupt, err)
+		}
+		base, payload = db.skipBelow, payload[skip:]
+	}
+	if len(payload) == 0 {
+		return nil
+	}
+	db.report.Replayed++
+	if err := db.applyLocked(base, payload); err != nil {
 		return fmt.Errorf("logkv: %s: record at position %d: %w (%w)", db.path, pos, storage.ErrCorrupt, err)
 	}
 	return nil
@@ -510,6 +594,9 @@ func (db *DB) Close() error {
 	db.mu.pin.Release()
 	db.mu.Unlock()
 	err := db.log.Sync(context.Background())
+	if err == nil && !db.o.NoIndexCheckpoint {
+		err = db.writeIndex(db.mu.tree, db.mu.end)
+	}
 	if cerr := db.log.Close(); err == nil {
 		err = cerr
 	}

@@ -313,3 +313,128 @@ func TestFullLogFailsWrites(t *testing.T) {
 		t.Fatalf("after the value was released and the log cleaned: %v", err)
 	}
 }
+
+// TestIndexCheckpoint: Close writes the index; Open loads it and replays
+// only what came after; a damaged checkpoint, or one older than a
+// truncation of the log, is not used, and the store is still right.
+func TestIndexCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	o := &Options{SegmentSize: 256 << 10, GCDisabled: true}
+	db, err := Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3000
+	want := map[int]int{}
+	for i := range n {
+		want[i] = 0
+		if err := db.Put(key(i), val(i, 0, 100), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(db *DB) {
+		t.Helper()
+		for i := range n {
+			v, err := db.Get(key(i), nil)
+			ver, ok := want[i]
+			if !ok {
+				if !errors.Is(err, storage.ErrNotFound) {
+					t.Fatalf("deleted key %d: %v", i, err)
+				}
+				continue
+			}
+			if err != nil || !bytes.Equal(v, val(i, ver, 100)) {
+				t.Fatalf("key %d: %v", i, err)
+			}
+		}
+		if got := db.Stats().Keys; got != int64(len(want)) {
+			t.Fatalf("%d keys, want %d", got, len(want))
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	reopen := func() *DB {
+		t.Helper()
+		db, err := Open(dir, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}
+	db = reopen()
+	if r := db.Report(); !r.IndexLoaded || r.Replayed != 0 {
+		t.Fatalf("reopen after Close: %+v", r)
+	}
+	check(db)
+	// Writes after the checkpoint are replayed over it.
+	for i := 0; i < n; i += 3 {
+		want[i] = 1
+		db.Put(key(i), val(i, 1, 100), nil)
+	}
+	for i := 1; i < n; i += 7 {
+		delete(want, i)
+		db.Delete(key(i), nil)
+	}
+	if err := db.WriteIndex(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 2; i < n; i += 5 {
+		want[i] = 2
+		db.Put(key(i), val(i, 2, 100), nil)
+	}
+	db.o.NoIndexCheckpoint = true // as if the process died: the older index stays
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = reopen()
+	if r := db.Report(); !r.IndexLoaded || r.Replayed == 0 {
+		t.Fatalf("reopen with writes after the index: %+v", r)
+	}
+	check(db)
+	// The cleaner truncates past the index: deletes it held are gone from
+	// the log, so the index must not be used.
+	for i := 3; i < n; i += 11 {
+		delete(want, i)
+		db.Delete(key(i), nil)
+	}
+	for ver := 3; ver < 8; ver++ {
+		for i := 0; i < n; i += 2 {
+			if _, ok := want[i]; ok {
+				want[i] = ver
+				db.Put(key(i), val(i, ver, 100), nil)
+			}
+		}
+	}
+	if err := db.GC(); err != nil {
+		t.Fatal(err)
+	}
+	db.o.NoIndexCheckpoint = true
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = reopen()
+	if r := db.Report(); r.IndexLoaded || !errors.Is(r.IndexError, errIndex) {
+		t.Fatalf("reopen with an index older than the log's checkpoint: %+v", r)
+	}
+	check(db)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A damaged index: one byte flipped.
+	path := filepath.Join(dir, IndexName)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 1
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db = reopen()
+	defer db.Close()
+	if r := db.Report(); r.IndexLoaded || !errors.Is(r.IndexError, errIndex) || !bytes.Contains([]byte(r.IndexError.Error()), []byte("offset")) {
+		t.Fatalf("reopen with a damaged index: %+v", r)
+	}
+	check(db)
+}

@@ -32,6 +32,9 @@ type Options struct {
 	// times the live bytes (default 1.25). GCDisabled turns it off.
 	GCRatio    float64
 	GCDisabled bool
+	// NoIndexCheckpoint: Close does not write the index checkpoint, so the
+	// next Open replays the whole log.
+	NoIndexCheckpoint bool
 	// Recovery is the log's recovery mode on open.
 	Recovery wal.RecoveryMode
 }
