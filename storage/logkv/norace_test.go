@@ -1,0 +1,5 @@
+//go:build !race
+
+package logkv
+
+const raceEnabled = false
