@@ -59,4 +59,3 @@ func BenchmarkGet(b *testing.B) {
 		}
 	}
 }
-
