@@ -32,6 +32,17 @@
 // concurrent synced writes share syncs (group commit). A write without it is
 // visible to readers at once and reaches the disk later (Sync forces it).
 // A Batch is applied atomically: after a crash, all of it or none.
+//
+// # Iterators and snapshots
+//
+// An iterator's bounds are copied by NewIter; bounds with lower > upper
+// give an error or an empty iterator, depending on the engine. Next and
+// Prev on an iterator that is not at a key return false. Iterators are for
+// one goroutine; snapshots are safe for concurrent use. Calls on a closed
+// iterator or snapshot return errors wrapping ErrClosed. Close iterators
+// and snapshots before the engine: "ringlog" refuses to close while any is
+// out (they hold its log's space), "pebble" closes them and says so in its
+// error.
 package storage
 
 import (
