@@ -23,19 +23,22 @@ import (
 // kept (Segments reports them).
 //
 // Safety:
-//   - Nothing acknowledged is lost: the copies are appended and put in the
-//     index under the writers' lock (so a newer write of the key is never
-//     undone by an older copy), and are durable before the truncation that
-//     frees the originals is.
+//   - Nothing acknowledged is lost: a copy is appended under the writers'
+//     lock after checking that the index still points at the original (so
+//     no write of the key comes before its copy in the log, and replay
+//     ends at the newest); the index is pointed at the copies once they
+//     are durable, and only where it still points at the originals; the
+//     truncation that frees the originals comes after that.
 //   - No reader sees reused space: Gets read under the index's read lock,
 //     which the cleaner takes exclusively when it points keys at their
 //     copies; iterators, snapshots and values hold pins, and the store's
 //     own pin (moved only under the writers' lock, after the truncation)
 //     keeps the log from reusing a segment any of them may still read.
-//   - Failure (the disk full, say): the cleaner stops, keeps the error
-//     (Stats, GCError) and tries again at the next trigger; copies that
-//     were written but not yet used are dead entries, and the index still
-//     points at the originals, which are still in the log.
+//   - Failure (the disk full, say): the cleaner stops and keeps the error
+//     (GCError); the index still points at the originals, which are still
+//     in the log, so reads go on. A failed write fails the log itself (see
+//     package wal: nothing after the last good sync can be promised), so
+//     writes fail from then on; reopening recovers every synced write.
 
 // gcCheckEvery is how often the cleaner looks even if no write woke it.
 const gcCheckEvery = 200 * time.Millisecond
@@ -156,6 +159,8 @@ func (db *DB) cleanOldest() error {
 	defer rd.Close()
 	var (
 		cand    []item // live-looking entries of the records read
+		moves   []item // copies written: the original's key, n and the copy's position
+		orig    []item // the originals, in the order of moves
 		copyEnd uint64 // end of the last copy record
 		next    = from
 	)
@@ -163,7 +168,7 @@ func (db *DB) cleanOldest() error {
 		if len(cand) == 0 {
 			return nil
 		}
-		e, err := db.copyLive(ctx, cand)
+		e, err := db.copyLive(ctx, cand, &moves, &orig)
 		cand = cand[:0]
 		if e > copyEnd {
 			copyEnd = e
@@ -209,6 +214,20 @@ func (db *DB) cleanOldest() error {
 			return fmt.Errorf("logkv: clean %s: %w", db.dir, err)
 		}
 	}
+	// The copies are durable: point the keys still at their originals
+	// at them. Until now readers read the originals, so a failure to
+	// write the copies (the disk full) leaves the index as it was.
+	db.mu.Lock()
+	for i, m := range moves {
+		cur, ok := db.mu.tree.GetHint(m, &db.mu.hint)
+		if !ok || cur.pos != orig[i].pos {
+			continue // written or deleted since the copy: the copy is dead
+		}
+		db.mu.tree.SetHint(m, &db.mu.hint)
+		db.deadLocked(cur)
+		db.liveLocked(m, len(m.key)+valueLen(m))
+	}
+	db.mu.Unlock()
 	if err := db.log.TruncateFront(next); err != nil {
 		return fmt.Errorf("logkv: clean %s: %w", db.dir, err)
 	}
@@ -221,10 +240,12 @@ func (db *DB) cleanOldest() error {
 	return nil
 }
 
-// copyLive appends the candidates the index still points at as one record
-// and points the index at the copies. It returns the end of the record
-// written (0 if none).
-func (db *DB) copyLive(ctx context.Context, cand []item) (uint64, error) {
+// copyLive appends the candidates the index still points at as one
+// record, and adds to moves (and orig) what the index should point at
+// once the copies are durable. The check and the append are under the
+// writers' lock, so no write of a copied key comes before its copy in the
+// log. It returns the end of what it appended (0 if nothing).
+func (db *DB) copyLive(ctx context.Context, cand []item, moves, orig *[]item) (uint64, error) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if db.mu.closed {
@@ -233,6 +254,8 @@ func (db *DB) copyLive(ctx context.Context, cand []item) (uint64, error) {
 	bp := recordBufs.Get().(*[]byte)
 	defer recordBufs.Put(bp)
 	rec := (*bp)[:0]
+	var offs []int
+	var origs []item
 	for _, c := range cand {
 		cur, ok := db.mu.tree.Get(c)
 		if !ok || cur.pos != c.pos {
@@ -242,6 +265,8 @@ func (db *DB) copyLive(ctx context.Context, cand []item) (uint64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("logkv: clean %s: %w", db.dir, err)
 		}
+		offs = append(offs, len(rec))
+		origs = append(origs, cur)
 		rec = append(rec, b...) // an entry is self-contained: copied as it is
 	}
 	*bp = rec
@@ -254,8 +279,11 @@ func (db *DB) copyLive(ctx context.Context, cand []item) (uint64, error) {
 	}
 	end := pos + uint64(len(rec))
 	db.mu.end = end
-	if err := db.applyLocked(pos, rec); err != nil {
-		return 0, fmt.Errorf("logkv: clean %s: %w", db.dir, err)
+	for i, o := range origs {
+		m := o
+		m.pos = pos + uint64(offs[i])
+		*moves = append(*moves, m)
+		*orig = append(*orig, o)
 	}
 	db.stats.gcCopied.Add(int64(len(rec)))
 	return end, nil
