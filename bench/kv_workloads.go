@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,10 +54,11 @@ import (
 //
 // Prepared stores: the workloads that read or overwrite a store of N keys
 // (kv-get-random, kv-scan, kv-reopen, kv-overwrite-gc) start from a store
-// built once per bench run by the parent's setup, one per engine (the
-// ringlog store is the same for its three backends, which only change how
-// its log is mapped): keys 0..N-1 put in that order without sync, version
-// 0, then closed. Each run copies it (untimed; holes kept, every file
+// built once per bench run by the parent's setup, one per system, with the
+// options the system runs with (a ringlog store takes some of its geometry
+// from the backend it is created on: the copy backend's default log is
+// smaller): keys 0..N-1 put in that order without sync, version 0, then
+// closed. Each run copies it (untimed; holes kept, every file
 // synced) into a directory of its own and opens the copy, so no run sees
 // what another did to its store. The copy leaves the store's files in the
 // page cache.
@@ -369,32 +371,26 @@ func newKVWorkloads(prefix string, systems []string, baseline string) []*workloa
 	}
 }
 
-// kvStorePath is the prepared store of n keys written by engine in dir.
-func kvStorePath(dir string, n int, engine string) string {
-	return filepath.Join(dir, fmt.Sprintf("kv-store-%d.%s", n, engine))
+// kvStorePath is the prepared store of n keys of system in dir.
+func kvStorePath(dir string, n int, system string) string {
+	return filepath.Join(dir, fmt.Sprintf("kv-store-%d.%s", n, strings.ReplaceAll(system, "/", "-")))
 }
 
-// setupKVStores builds the prepared store of n keys of every engine of
-// systems (once per engine) in dir, unless it is there already. An engine
-// not registered is left out.
+// setupKVStores builds the prepared store of n keys of every one of
+// systems in dir, unless it is there already. A system whose engine is not
+// registered is left out: its runs fail on their own, saying so, and the
+// others still run.
 func setupKVStores(dir string, n int, systems []string) error {
-	done := map[string]bool{}
 	for _, s := range systems {
 		e, err := kvEngineOf(s)
 		if err != nil {
 			return err
 		}
-		if done[e.name] {
-			continue
-		}
-		done[e.name] = true
 		if !slices.Contains(storage.Engines(), e.name) {
-			// Not linked in: that system's runs fail on their own
-			// (storage.Open says so), the others' still run.
 			continue
 		}
-		if err := createKVStore(kvStorePath(dir, n, e.name), e, n); err != nil {
-			return fmt.Errorf("building the %s store of %d keys: %w", e.name, n, err)
+		if err := createKVStore(kvStorePath(dir, n, s), e, n); err != nil {
+			return fmt.Errorf("building the %s store of %d keys: %w", s, n, err)
 		}
 	}
 	return nil
@@ -556,14 +552,14 @@ func newKVRun(r *run, prefix string, n int, prepared bool) (*kvRun, error) {
 	}
 	k := &kvRun{engine: e, dir: dir, store: filepath.Join(dir, "store")}
 	if prepared {
-		src := kvStorePath(r.dir, n, e.name)
+		src := kvStorePath(r.dir, n, r.system)
 		if _, err := os.Stat(src); err != nil {
 			k.cleanup()
-			return nil, fmt.Errorf("the prepared %s store (setup should have built it): %w", e.name, err)
+			return nil, fmt.Errorf("the prepared store (setup should have built it): %w", err)
 		}
 		if err := copyStore(src, k.store); err != nil {
 			k.cleanup()
-			return nil, fmt.Errorf("copying the prepared %s store: %w", e.name, err)
+			return nil, fmt.Errorf("copying the prepared store: %w", err)
 		}
 	}
 	return k, nil

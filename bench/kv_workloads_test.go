@@ -648,11 +648,11 @@ func TestKVWorkloadsDirect(t *testing.T) {
 	for _, e := range ents {
 		names = append(names, e.Name())
 	}
-	if want := []string{fmt.Sprintf("kv-store-%d.%s", n, memEngineName)}; !slices.Equal(names, want) {
+	if want := []string{fmt.Sprintf("kv-store-%d.test-kv-a", n)}; !slices.Equal(names, want) {
 		t.Errorf("data directory holds %v, want %v", names, want)
 	}
 	// The prepared store holds keys 0..n-1, version 0.
-	db, err := storage.Open(memEngineName, kvStorePath(dir, n, memEngineName), nil)
+	db, err := storage.Open(memEngineName, kvStorePath(dir, n, "test/kv-a"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -699,6 +699,11 @@ func TestEndToEndKVTestEngine(t *testing.T) {
 	if ents, _ := os.ReadDir(base); len(ents) != 0 {
 		t.Errorf("data directory left behind in %s: %v", base, ents)
 	}
+}
+
+// The kv-* workloads run on the real engines at the test size.
+func TestEndToEndKV(t *testing.T) {
+	endToEnd(t, diskTempDir(t), "kv-")
 }
 
 // A store that hands out a wrong value, misses a key or scans out of order
