@@ -377,9 +377,11 @@ func kvStorePath(dir string, n int, system string) string {
 }
 
 // setupKVStores builds the prepared store of n keys of every one of
-// systems in dir, unless it is there already. A system whose engine is not
-// registered is left out: its runs fail on their own, saying so, and the
-// others still run.
+// systems in dir, unless it is there already. A system whose store cannot
+// be built fails alone: the error is kept beside the store's path
+// (kvStoreError) for its runs to report, and the other systems still run.
+// A system whose engine is not registered is left out: its runs fail on
+// their own, saying so.
 func setupKVStores(dir string, n int, systems []string) error {
 	for _, s := range systems {
 		e, err := kvEngineOf(s)
@@ -389,12 +391,23 @@ func setupKVStores(dir string, n int, systems []string) error {
 		if !slices.Contains(storage.Engines(), e.name) {
 			continue
 		}
-		if err := createKVStore(kvStorePath(dir, n, s), e, n); err != nil {
-			return fmt.Errorf("building the %s store of %d keys: %w", s, n, err)
+		path := kvStorePath(dir, n, s)
+		if _, err := os.Stat(kvStoreError(path)); err == nil {
+			continue // failed already, for another workload
+		}
+		if err := createKVStore(path, e, n); err != nil {
+			msg := fmt.Sprintf("building the %s store of %d keys: %v", s, n, err)
+			if werr := os.WriteFile(kvStoreError(path), []byte(msg), 0o644); werr != nil {
+				return errors.New(msg)
+			}
 		}
 	}
 	return nil
 }
+
+// kvStoreError is the file in which setup leaves why it could not build
+// the prepared store at path.
+func kvStoreError(path string) string { return path + ".error" }
 
 // createKVStore builds a store of keys 0..n-1 at path with e: each put in
 // index order (random key order), version 0, without sync, then the store
@@ -553,6 +566,10 @@ func newKVRun(r *run, prefix string, n int, prepared bool) (*kvRun, error) {
 	k := &kvRun{engine: e, dir: dir, store: filepath.Join(dir, "store")}
 	if prepared {
 		src := kvStorePath(r.dir, n, r.system)
+		if msg, err := os.ReadFile(kvStoreError(src)); err == nil {
+			k.cleanup()
+			return nil, fmt.Errorf("no prepared store: setup failed %s", msg)
+		}
 		if _, err := os.Stat(src); err != nil {
 			k.cleanup()
 			return nil, fmt.Errorf("the prepared store (setup should have built it): %w", err)

@@ -39,6 +39,9 @@ type memOptions struct {
 	dropKey int
 	// swapScan: iterators hand out the first two pairs in the wrong order.
 	swapScan bool
+	// maxKeys > 0: a put of a new key fails once the store holds this
+	// many (a full store).
+	maxKeys int
 }
 
 func init() {
@@ -57,10 +60,13 @@ func init() {
 	for _, w := range newKVWorkloads("test-kvbad-", []string{"test/kv-bad"}, "") {
 		registerWorkload(w)
 	}
+	for _, w := range newKVWorkloads("test-kvmix-", []string{"test/kv-a", "test/kv-bad"}, "test/kv-a") {
+		registerWorkload(w)
+	}
 }
 
-// memFaultEnv names the fault test/kv-bad injects: "value", "drop" or
-// "order".
+// memFaultEnv names the fault test/kv-bad injects: "value", "drop",
+// "order" or "full".
 const memFaultEnv = "RINGLOG_BENCH_TEST_KV_FAULT"
 
 func memFaultFromEnv() *memOptions {
@@ -72,6 +78,8 @@ func memFaultFromEnv() *memOptions {
 		o.dropKey = 7
 	case "order":
 		o.swapScan = true
+	case "full":
+		o.maxKeys = kvKeys(SizeTiny) / 2
 	}
 	return o
 }
@@ -201,6 +209,9 @@ func (e *memEngine) Put(key, value []byte, o *storage.WriteOptions) error {
 	defer e.mu.Unlock()
 	if e.closed {
 		return storage.ErrClosed
+	}
+	if _, ok := e.m[string(key)]; !ok && e.o.maxKeys > 0 && len(e.m) >= e.o.maxKeys {
+		return errors.New("memEngine: store full")
 	}
 	e.m[string(key)] = append([]byte{}, value...)
 	e.puts++
@@ -735,6 +746,31 @@ func TestKVWorkloadsFailOnBadData(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A system whose prepared store cannot be built fails alone: the other
+// systems of the workload still run.
+func TestKVSetupFailsOneSystem(t *testing.T) {
+	t.Setenv(memFaultEnv, "full")
+	jsonPath := filepath.Join(t.TempDir(), "out.json")
+	status, stdout, stderr := runBench(t, "-size", "tiny", "-repeats", "1", "-dir", diskTempDir(t), "-json", jsonPath, "-workloads", "^test-kvmix-(scan|reopen)$")
+	if status == 0 {
+		t.Fatalf("status 0 with a store that cannot be built\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
+	}
+	for _, w := range []string{"scan", "reopen"} {
+		if want := "FAILED test-kvmix-" + w + " on test/kv-bad, repeat 1 of 1: exit status 1: no prepared store: setup failed building the test/kv-bad store"; !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	rows := readRows(t, jsonPath)
+	if len(rows) != 2 {
+		t.Fatalf("%d rows, want test/kv-a's 2: %v", len(rows), rows)
+	}
+	for _, r := range rows {
+		if r["system"] != "test/kv-a" {
+			t.Errorf("unexpected row %v", r)
+		}
 	}
 }
 
