@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"unsafe"
 
 	"github.com/tidwall/btree"
 
@@ -138,8 +139,9 @@ func (db *DB) loadIndex() (uint64, error) {
 	if count > uint64(len(body)) {
 		return 0, bad(24, "count larger than the file")
 	}
-	// One allocation holds every key; items point into it.
-	keys := string(body[indexHeader:])
+	// The keys stay where they were read: items point into the file's
+	// buffer (one allocation, never written again), with no copy.
+	keys := unsafe.String(unsafe.SliceData(body[indexHeader:]), len(body)-indexHeader)
 	t := db.mu.tree
 	off := indexHeader
 	var prev item

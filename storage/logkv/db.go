@@ -140,11 +140,10 @@ type DB struct {
 		end          uint64 // end of the last record appended
 		live         int64  // bytes accounted to live entries
 		liveKV       int64  // key and value bytes of live entries
-		segLive      map[uint64]int64
+		segs         liveSet
 		open         int      // iterators and snapshots not closed
 		pin          *wal.Pin // holds the log from the oldest position the index may point to
 		gcErr        error    // the cleaner's last failure
-		hint         btree.PathHint
 	}
 	stats struct {
 		puts, deletes, gets, batches atomic.Int64
@@ -191,7 +190,7 @@ func Open(dir string, o *Options) (*DB, error) {
 	db := &DB{dir: dir, path: filepath.Join(dir, LogName), o: opts, segSize: uint64(opts.SegmentSize),
 		gcKick: make(chan struct{}, 1), stop: make(chan struct{}), gcDone: make(chan struct{})}
 	db.mu.tree = btree.NewBTreeGOptions(less, btree.Options{NoLocks: true})
-	db.mu.segLive = map[uint64]int64{}
+	db.mu.segs.segSize = db.segSize
 	db.gcCond = sync.NewCond(&db.mu)
 	wo := &wal.Options{
 		Layout:        wal.Growing,
@@ -273,7 +272,7 @@ func (db *DB) openLog(wo *wal.Options) (*wal.Log, error) {
 func (db *DB) resetIndex() {
 	db.mu.tree.Clear()
 	db.mu.live, db.mu.liveKV, db.skipBelow = 0, 0, 0
-	clear(db.mu.segLive)
+	db.mu.segs.reset()
 }
 
 // OpenReport says what Open did.
@@ -335,12 +334,12 @@ func (db *DB) applyLocked(pos uint64, data []byte) error {
 		switch e.kind {
 		case storage.KindPut:
 			it := item{pre: prefix(e.key), key: string(e.key), pos: pos + uint64(off), n: uint32(e.size)}
-			if prev, ok := t.SetHint(it, &db.mu.hint); ok {
+			if prev, ok := t.Set(it); ok {
 				db.deadLocked(prev)
 			}
 			db.liveLocked(it, len(e.key)+len(e.value))
 		case storage.KindDelete:
-			if prev, ok := t.DeleteHint(probe(e.key), &db.mu.hint); ok {
+			if prev, ok := t.Delete(probe(e.key)); ok {
 				db.deadLocked(prev)
 			}
 		}
@@ -351,16 +350,13 @@ func (db *DB) applyLocked(pos uint64, data []byte) error {
 func (db *DB) liveLocked(it item, kv int) {
 	db.mu.live += int64(it.n)
 	db.mu.liveKV += int64(kv)
-	db.mu.segLive[it.pos/db.segSize] += int64(it.n)
+	db.mu.segs.add(it.pos, it.n)
 }
 
 func (db *DB) deadLocked(it item) {
 	db.mu.live -= int64(it.n)
 	db.mu.liveKV -= int64(len(it.key) + valueLen(it))
-	s := it.pos / db.segSize
-	if db.mu.segLive[s] -= int64(it.n); db.mu.segLive[s] == 0 {
-		delete(db.mu.segLive, s)
-	}
+	db.mu.segs.remove(it.pos, it.n)
 }
 
 // valueLen is the length of the value of the entry it describes.

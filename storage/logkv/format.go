@@ -15,7 +15,9 @@ import (
 // crashes with no extra machinery: the wal's recovery keeps a record whole
 // or drops it. Frozen once the format is declared stable.
 //
-//	record payload: entries, back to back
+//	record payload: entries, each starting at a multiple of 4 bytes
+//	(zeroes pad an entry up to the next); the record's payload starts at a
+//	multiple of 8 in the log, so every entry's position is a multiple of 4
 //
 //	entry:
 //	0   4  CRC-32C (Castagnoli) of the entry's bytes after these 4
@@ -29,6 +31,7 @@ import (
 // the entry's own checksum, so it never hashes the rest of its record;
 // recovery checks the record's checksum, which covers every entry.
 const (
+	entryAlign     = 4 // entries start at multiples of 4 in the log
 	entryFixed     = 5 // CRC and kind
 	maxEntryHeader = entryFixed + 2*binary.MaxVarintLen32
 )
@@ -58,6 +61,14 @@ func appendEntry(dst []byte, kind storage.Kind, key, value []byte) []byte {
 	dst = append(dst, key...)
 	dst = append(dst, value...)
 	binary.LittleEndian.PutUint32(dst[at:], crc32.Checksum(dst[at+4:], castagnoli))
+	return padEntry(dst)
+}
+
+// padEntry pads an entry just appended with zeroes up to entryAlign.
+func padEntry(dst []byte) []byte {
+	for len(dst)%entryAlign != 0 {
+		dst = append(dst, 0)
+	}
 	return dst
 }
 
@@ -65,6 +76,7 @@ var (
 	errEntryShort    = errors.New("entry cut short")
 	errEntryKind     = errors.New("unknown entry kind")
 	errEntryChecksum = errors.New("entry checksum mismatch")
+	errEntryPadding  = errors.New("entry padding not zero")
 )
 
 // entry is a parsed entry; key and value alias the bytes parsed.
@@ -117,10 +129,20 @@ func entries(payload []byte, verify bool, fn func(off int, e entry) error) error
 		if err != nil {
 			return err
 		}
+		end := off + e.size
+		next := (end + entryAlign - 1) &^ (entryAlign - 1)
+		if next > len(payload) {
+			return errEntryShort
+		}
+		for _, c := range payload[end:next] {
+			if c != 0 {
+				return errEntryPadding
+			}
+		}
 		if err := fn(off, e); err != nil {
 			return err
 		}
-		off += e.size
+		off = next
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package logkv
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ringlog/ringlog/storage"
@@ -158,6 +159,7 @@ func (db *DB) cleanOldest() error {
 	}
 	defer rd.Close()
 	var (
+		recCand []item // live entries of one record
 		cand    []item // live-looking entries of the records read
 		moves   []item // copies written: the original's key, n and the copy's position
 		orig    []item // the originals, in the order of moves
@@ -183,11 +185,24 @@ func (db *DB) cleanOldest() error {
 			break
 		}
 		next = pos + uint64(wal.RecordSize(len(payload)))
+		// The live entries of the record, from the live set: no index
+		// search for the dead ones. The keys alias the log (held by the
+		// store's pin) until copyLive copies them.
+		base := pos + wal.HeaderSize
+		recCand = recCand[:0]
+		db.mu.RLock()
 		err := entries(payload, false, func(off int, e entry) error {
-			if e.kind == storage.KindDelete {
-				return nil // a delete: the writes it hides are older, so in this segment or freed
+			if e.kind == storage.KindPut && db.mu.segs.live(base+uint64(off)) {
+				recCand = append(recCand, item{pre: prefix(e.key), key: unsafeString(e.key), pos: base + uint64(off), n: uint32(e.size)})
 			}
-			if size > 0 && size+e.size > gcChunk {
+			return nil // a delete: the writes it hides are older, so in this segment or freed
+		})
+		db.mu.RUnlock()
+		if err != nil {
+			return fmt.Errorf("logkv: clean %s: record at position %d: %w", db.dir, pos, err)
+		}
+		for _, c := range recCand {
+			if size > 0 && size+int(c.n) > gcChunk {
 				// A copy record holds up to gcChunk bytes of entries, or
 				// one larger entry (which fits a record, as it did).
 				if err := flush(); err != nil {
@@ -195,12 +210,8 @@ func (db *DB) cleanOldest() error {
 				}
 				size = 0
 			}
-			cand = append(cand, item{pre: prefix(e.key), key: string(e.key), pos: pos + wal.HeaderSize + uint64(off), n: uint32(e.size)})
-			size += e.size
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("logkv: clean %s: record at position %d: %w", db.dir, pos, err)
+			cand = append(cand, c)
+			size += int(c.n)
 		}
 	}
 	if err := rd.Err(); err != nil {
@@ -219,11 +230,12 @@ func (db *DB) cleanOldest() error {
 	// write the copies (the disk full) leaves the index as it was.
 	db.mu.Lock()
 	for i, m := range moves {
-		cur, ok := db.mu.tree.GetHint(m, &db.mu.hint)
-		if !ok || cur.pos != orig[i].pos {
+		if !db.mu.segs.live(orig[i].pos) {
 			continue // written or deleted since the copy: the copy is dead
 		}
-		db.mu.tree.SetHint(m, &db.mu.hint)
+		// One search: the original is live, so the key is in the index
+		// and points at it.
+		cur, _ := db.mu.tree.Set(m)
 		db.deadLocked(cur)
 		db.liveLocked(m, len(m.key)+valueLen(m))
 	}
@@ -233,6 +245,7 @@ func (db *DB) cleanOldest() error {
 	}
 	db.mu.Lock()
 	db.mu.pin.Move(next)
+	db.mu.segs.dropBefore(next)
 	db.mu.gcErr = nil
 	db.gcCond.Broadcast()
 	db.mu.Unlock()
@@ -257,8 +270,7 @@ func (db *DB) copyLive(ctx context.Context, cand []item, moves, orig *[]item) (u
 	var offs []int
 	var origs []item
 	for _, c := range cand {
-		cur, ok := db.mu.tree.Get(c)
-		if !ok || cur.pos != c.pos {
+		if !db.mu.segs.live(c.pos) {
 			continue // overwritten or deleted since
 		}
 		b, err := db.log.Bytes(c.pos, int(c.n))
@@ -266,8 +278,10 @@ func (db *DB) copyLive(ctx context.Context, cand []item, moves, orig *[]item) (u
 			return 0, fmt.Errorf("logkv: clean %s: %w", db.dir, err)
 		}
 		offs = append(offs, len(rec))
-		origs = append(origs, cur)
+		c.key = strings.Clone(c.key) // off the log: the index keeps it
+		origs = append(origs, c)
 		rec = append(rec, b...) // an entry is self-contained: copied as it is
+		rec = padEntry(rec)
 	}
 	*bp = rec
 	if len(rec) == 0 {
@@ -304,7 +318,7 @@ func (db *DB) Segments() []SegmentInfo {
 	first := db.mu.pin.Position() / db.segSize
 	last := db.mu.end / db.segSize
 	for s := first; s <= last; s++ {
-		out = append(out, SegmentInfo{Start: s * db.segSize, LiveBytes: db.mu.segLive[s]})
+		out = append(out, SegmentInfo{Start: s * db.segSize, LiveBytes: db.mu.segs.bytesOf(s * db.segSize)})
 	}
 	return out
 }
