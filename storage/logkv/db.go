@@ -82,7 +82,7 @@ const (
 	defaultSegments = 256
 	// defaultCopySegments: 544 MiB of log on the copy backend.
 	defaultCopySegments = 32
-	defaultGCRatio      = 1.25
+	defaultGCRatio      = 2
 	// maxRecord is the largest record the store writes: one entry of the
 	// largest key and value. A batch is at most this size encoded.
 	maxRecord = maxEntryHeader + storage.MaxKeySize + storage.MaxValueSize

@@ -46,7 +46,7 @@ func val(i, ver, n int) []byte {
 func TestGCKeepsDataAndBoundsTheLog(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b pager.Backend) {
 		dir := t.TempDir()
-		o := &Options{Backend: b, SegmentSize: 256 << 10, GCDisabled: true}
+		o := &Options{Backend: b, SegmentSize: 256 << 10, GCRatio: 1.25, GCDisabled: true}
 		db, err := Open(dir, o)
 		if err != nil {
 			t.Fatal(err)
@@ -117,7 +117,7 @@ func TestGCKeepsDataAndBoundsTheLog(t *testing.T) {
 // set many times keeps the file from growing with the bytes written.
 func TestBackgroundGC(t *testing.T) {
 	dir := t.TempDir()
-	db, err := Open(dir, &Options{SegmentSize: 256 << 10})
+	db, err := Open(dir, &Options{SegmentSize: 256 << 10, GCRatio: 1.25})
 	if err != nil {
 		t.Fatal(err)
 	}
