@@ -19,7 +19,9 @@ import (
 // checksum, and the record, whole or not at all after a crash, is still
 // the unit of atomicity, so each p is atomic. A reader sees one record
 // holding the p of several calls back to back. The record's checksum is
-// computed when the flusher takes it. Durability: wait with WaitDurable
+// computed when the flusher takes it. Each call counts as a record in
+// Metrics (Appends, SyncedRecords, records per sync) and in the group
+// commit rule, whether it started a record or not. Durability: wait with WaitDurable
 // for pos+len(p); the policies of Options.Sync apply as for Append but
 // AppendPacked never waits for a sync itself. Compression does not apply.
 func (l *Log) AppendPacked(ctx context.Context, p []byte, limit int) (uint64, error) {
@@ -69,6 +71,9 @@ func (l *Log) AppendPacked(ctx context.Context, p []byte, limit int) (uint64, er
 			le.PutUint32(l.mu.buf[at+4:], uint32(cur+len(p)))
 			pos = l.mu.start + uint64(off)
 			l.mu.bytes += uint64(grow)
+			// Counted as a record of its own for the flusher's group
+			// commit rule and the metrics: it is one writer's append.
+			l.mu.records++
 			size = 0
 		}
 	}

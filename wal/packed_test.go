@@ -4,7 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/ringlog/ringlog/pager"
+	"github.com/ringlog/ringlog/ring"
 )
 
 // TestAppendPacked: packed appends share a record until it would pass the
@@ -86,4 +91,42 @@ func TestAppendPacked(t *testing.T) {
 		defer l2.Close()
 		check(l2)
 	})
+}
+
+// TestPackedGroupCommit: writers that append packed records and wait for
+// durability share syncs as Append's writers do: each packed append
+// counts for the flusher's batching rule even when it joined a record.
+func TestPackedGroupCommit(t *testing.T) {
+	l, _ := createWith(t, config{b: pager.Auto, layout: Growing}, Options{Sync: SyncNever})
+	defer l.Close()
+	syncData = func(r *ring.Ring) error {
+		time.Sleep(2 * time.Millisecond) // a slow disk: writers pile up
+		return r.SyncData()
+	}
+	defer func() { syncData = (*ring.Ring).SyncData }()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				p := rec(w*1000+i, 100)
+				pos, err := l.AppendPacked(ctx, p, 64<<10)
+				if err == nil {
+					err = l.WaitDurable(ctx, pos+uint64(len(p)))
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	m := l.Metrics()
+	if m.Syncs == 0 || m.SyncedRecords < 400 || float64(m.SyncedRecords)/float64(m.Syncs) < 3 {
+		t.Fatalf("%d packed appends by 8 writers took %d syncs (%d records synced)", 400, m.Syncs, m.SyncedRecords)
+	}
+	t.Logf("%.1f appends per sync", float64(m.SyncedRecords)/float64(m.Syncs))
 }
