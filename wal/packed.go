@@ -33,24 +33,8 @@ func (l *Log) AppendPacked(ctx context.Context, p []byte, limit int) (uint64, er
 		return 0, fmt.Errorf("wal: append to %s: %d bytes, at most %d: %w", l.name, len(p), limit, ErrTooLarge)
 	}
 	size := recordSize(len(p))
-	l.mu.Lock()
-	for {
-		if err := l.usableLocked("append"); err != nil {
-			l.mu.Unlock()
-			return 0, err
-		}
-		if l.mu.trunc == nil && (len(l.mu.buf) == 0 || len(l.mu.buf)+size <= cap(l.mu.buf)) {
-			break
-		}
-		ch := l.roomFreed.Wait()
-		l.mu.Unlock()
-		l.kickFlusher()
-		select {
-		case <-ctx.Done():
-			return 0, fmt.Errorf("wal: append to %s: %w", l.name, ctx.Err())
-		case <-ch:
-		}
-		l.mu.Lock()
+	if err := l.lockRoom(ctx, size); err != nil {
+		return 0, err
 	}
 	le := binary.LittleEndian
 	var pos uint64

@@ -561,26 +561,8 @@ func (l *Log) append(ctx context.Context, ps [][]byte, durable bool, codec Compr
 	if size+markerSize > l.r.Span() {
 		return 0, fmt.Errorf("wal: append to %s: a batch of %d bytes, at most %d in one write: %w", l.name, size, l.r.Span(), ErrTooLarge)
 	}
-	l.mu.Lock()
-	// Wait for room in the staging buffer: at most one buffer's worth
-	// waits for the flusher (a single larger batch is staged alone).
-	for {
-		if err := l.usableLocked("append"); err != nil {
-			l.mu.Unlock()
-			return 0, err
-		}
-		if l.mu.trunc == nil && (len(l.mu.buf) == 0 || len(l.mu.buf)+size <= cap(l.mu.buf)) {
-			break
-		}
-		ch := l.roomFreed.Wait()
-		l.mu.Unlock()
-		l.kickFlusher()
-		select {
-		case <-ctx.Done():
-			return 0, fmt.Errorf("wal: append to %s: %w", l.name, ctx.Err())
-		case <-ch:
-		}
-		l.mu.Lock()
+	if err := l.lockRoom(ctx, size); err != nil {
+		return 0, err
 	}
 	if l.opts.Full == FullError {
 		if err := l.roomLocked(size); err != nil {
@@ -639,6 +621,31 @@ func (l *Log) append(ctx context.Context, ps [][]byte, durable bool, codec Compr
 		return first, err
 	}
 	return first, nil
+}
+
+// lockRoom takes l.mu once the staging buffer has room for size more
+// bytes: at most one buffer's worth waits for the flusher (a single larger
+// batch is staged alone). On error l.mu is not held.
+func (l *Log) lockRoom(ctx context.Context, size int) error {
+	l.mu.Lock()
+	for {
+		if err := l.usableLocked("append"); err != nil {
+			l.mu.Unlock()
+			return err
+		}
+		if l.mu.trunc == nil && (len(l.mu.buf) == 0 || len(l.mu.buf)+size <= cap(l.mu.buf)) {
+			return nil
+		}
+		ch := l.roomFreed.Wait()
+		l.mu.Unlock()
+		l.kickFlusher()
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wal: append to %s: %w", l.name, ctx.Err())
+		case <-ch:
+		}
+		l.mu.Lock()
+	}
 }
 
 // roomLocked fails with ErrFull unless size more bytes of records fit in

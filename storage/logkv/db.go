@@ -514,35 +514,48 @@ func (db *DB) readEntry(it item) (entry, []byte, error) {
 // Get appends the value of key to buf[:0].
 func (db *DB) Get(key, buf []byte) ([]byte, error) {
 	db.stats.gets.Add(1)
+	e, err := db.rlockEntry(key)
+	if err != nil {
+		return nil, err
+	}
+	buf = append(buf[:0], e.value...)
+	db.mu.RUnlock()
+	if buf == nil {
+		buf = []byte{}
+	}
+	return buf, nil
+}
+
+// rlockEntry finds key's entry in the log and reads it (checksum
+// verified). On success it returns with db.mu read-locked, which keeps the
+// entry's bytes from being moved and reused until the caller unlocks.
+func (db *DB) rlockEntry(key []byte) (entry, error) {
 	for {
 		db.mu.RLock()
 		if db.mu.closed {
 			db.mu.RUnlock()
-			return nil, db.errClosed("get from")
+			return entry{}, db.errClosed("get from")
 		}
 		it, ok := db.mu.tree.Get(probe(key))
 		if !ok {
 			db.mu.RUnlock()
-			return nil, fmt.Errorf("logkv: get %q from %s: %w", truncKey(key), db.dir, storage.ErrNotFound)
+			return entry{}, fmt.Errorf("logkv: get %q from %s: %w", truncKey(key), db.dir, storage.ErrNotFound)
 		}
 		if end := it.pos + uint64(it.n); db.log.Written() < end {
+			// Still in the wal's staging buffer: write it out first.
 			db.mu.RUnlock()
 			if err := db.flushTo(end); err != nil {
-				return nil, err
+				return entry{}, err
 			}
 			continue
 		}
 		e, _, err := db.readEntry(it)
 		if err != nil {
 			db.mu.RUnlock()
-			return nil, err
+			return entry{}, err
 		}
-		buf = append(buf[:0], e.value...)
-		db.mu.RUnlock()
-		if buf == nil {
-			buf = []byte{}
-		}
-		return buf, nil
+		e.pos = it.pos
+		return e, nil
 	}
 }
 

@@ -84,7 +84,8 @@ type entry struct {
 	kind  storage.Kind
 	key   []byte
 	value []byte
-	size  int // bytes the entry takes
+	size  int    // bytes the entry takes
+	pos   uint64 // where it is in the log, if known
 }
 
 // parseEntry parses the entry at the start of b; verify checks its

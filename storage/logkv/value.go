@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 
 	"github.com/ringlog/ringlog/internal/invariants"
-	"github.com/ringlog/ringlog/storage"
 	"github.com/ringlog/ringlog/wal"
 )
 
@@ -30,48 +29,27 @@ type Value struct {
 // done; Close refuses while values are out.
 func (db *DB) GetView(key []byte) (*Value, error) {
 	db.stats.gets.Add(1)
-	for {
-		db.mu.RLock()
-		if db.mu.closed {
-			db.mu.RUnlock()
-			return nil, db.errClosed("get from")
-		}
-		it, ok := db.mu.tree.Get(probe(key))
-		if !ok {
-			db.mu.RUnlock()
-			return nil, fmt.Errorf("logkv: get %q from %s: %w", truncKey(key), db.dir, storage.ErrNotFound)
-		}
-		if end := it.pos + uint64(it.n); db.log.Written() < end {
-			db.mu.RUnlock()
-			if err := db.flushTo(end); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		// The read lock keeps the cleaner from moving the store's pin past
-		// it.pos until this pin holds it.
-		pin, err := db.log.Pin(it.pos)
-		if err != nil {
-			db.mu.RUnlock()
-			return nil, fmt.Errorf("logkv: get from %s: %w", db.dir, err)
-		}
-		e, _, err := db.readEntry(it)
-		if err != nil {
-			db.mu.RUnlock()
-			pin.Release()
-			return nil, err
-		}
-		db.open.Add(1) // under the read lock: Close sees it
-		db.mu.RUnlock()
-		v := &Value{db: db, b: e.value, pin: pin}
-		if v.b == nil {
-			v.b = []byte{}
-		}
-		if invariants.Enabled {
-			v.sum = bytes.Clone(v.b)
-		}
-		return v, nil
+	e, err := db.rlockEntry(key)
+	if err != nil {
+		return nil, err
 	}
+	// The read lock keeps the cleaner from moving the store's pin past
+	// the entry until this pin holds it.
+	pin, err := db.log.Pin(e.pos)
+	if err != nil {
+		db.mu.RUnlock()
+		return nil, fmt.Errorf("logkv: get from %s: %w", db.dir, err)
+	}
+	db.open.Add(1) // under the read lock: Close sees it
+	db.mu.RUnlock()
+	v := &Value{db: db, b: e.value, pin: pin}
+	if v.b == nil {
+		v.b = []byte{}
+	}
+	if invariants.Enabled {
+		v.sum = bytes.Clone(v.b)
+	}
+	return v, nil
 }
 
 // Bytes is the value; nil after Release.
