@@ -753,19 +753,11 @@ func runKVGetRandom(r *run) (_ work, err error) {
 	}
 	gets := kvGets(r.size)
 	c := newKVCheck()
-	var key [kvKeySize]byte
 	buf := make([]byte, 0, kvValueSize)
 
 	r.startTimer()
-	for j := range gets {
-		i := kvGetIndex(j, n, kvGetSeed)
-		kvKey(key[:], i)
-		v, err := k.db.Get(key[:], buf)
-		if err != nil {
-			return work{}, fmt.Errorf("get %d (key %d): %w", j, i, err)
-		}
-		c.value(v)
-		buf = v
+	if err := kvRandomGets(k.db, &c, gets, n, kvGetSeed, buf); err != nil {
+		return work{}, err
 	}
 	r.stopTimer()
 
@@ -835,7 +827,6 @@ func runKVReopen(r *run) (_ work, err error) {
 	defer k.close(&err)
 	gets := kvReopenGets(r.size)
 	c := newKVCheck()
-	var key [kvKeySize]byte
 	buf := make([]byte, 0, kvValueSize)
 
 	r.startTimer()
@@ -844,15 +835,8 @@ func runKVReopen(r *run) (_ work, err error) {
 		return work{}, err
 	}
 	openTime := time.Since(t0)
-	for j := range gets {
-		i := kvGetIndex(j, n, kvReopenSeed)
-		kvKey(key[:], i)
-		v, err := k.db.Get(key[:], buf)
-		if err != nil {
-			return work{}, fmt.Errorf("get %d (key %d): %w", j, i, err)
-		}
-		c.value(v)
-		buf = v
+	if err := kvRandomGets(k.db, &c, gets, n, kvReopenSeed, buf); err != nil {
+		return work{}, err
 	}
 	r.stopTimer()
 	r.setExtra("open_ms", float64(openTime)/float64(time.Millisecond))
@@ -925,4 +909,21 @@ func runKVOverwriteGC(r *run) (_ work, err error) {
 	}
 	puts := kvOverwritePasses * n
 	return work{n: int64(puts), bytes: int64(puts) * kvEntrySize}, nil
+}
+
+// kvRandomGets does gets Gets of the keys kvGetIndex picks with seed from
+// a store of n keys, each value into c.
+func kvRandomGets(db storage.Engine, c *kvCheck, gets, n int, seed uint64, buf []byte) error {
+	var key [kvKeySize]byte
+	for j := range gets {
+		i := kvGetIndex(j, n, seed)
+		kvKey(key[:], i)
+		v, err := db.Get(key[:], buf)
+		if err != nil {
+			return fmt.Errorf("get %d (key %d): %w", j, i, err)
+		}
+		c.value(v)
+		buf = v
+	}
+	return nil
 }

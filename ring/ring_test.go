@@ -12,21 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringlog/ringlog/internal/testkit"
 	"github.com/ringlog/ringlog/pager"
 )
 
-var backends = []pager.Backend{pager.Remap, pager.Mmap, pager.Copy}
-
-func forEachBackend(t *testing.T, fn func(t *testing.T, b pager.Backend)) {
-	for _, b := range backends {
-		t.Run(b.String(), func(t *testing.T) {
-			if err := pager.Available(b); err != nil {
-				t.Skipf("backend %v unavailable here: %v", b, err)
-			}
-			fn(t, b)
-		})
-	}
-}
+var (
+	backends       = testkit.Backends
+	forEachBackend = testkit.ForEachBackend
+)
 
 const testCap = 64 << 10
 

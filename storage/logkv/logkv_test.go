@@ -10,23 +10,16 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/ringlog/ringlog/internal/testkit"
 	"github.com/ringlog/ringlog/pager"
 	"github.com/ringlog/ringlog/storage"
 	"github.com/ringlog/ringlog/wal"
 )
 
-var backends = []pager.Backend{pager.Remap, pager.Mmap, pager.Copy}
-
-func forEachBackend(t *testing.T, fn func(t *testing.T, b pager.Backend)) {
-	for _, b := range backends {
-		t.Run(b.String(), func(t *testing.T) {
-			if err := pager.Available(b); err != nil {
-				t.Skipf("backend %v unavailable here: %v", b, err)
-			}
-			fn(t, b)
-		})
-	}
-}
+var (
+	backends       = testkit.Backends
+	forEachBackend = testkit.ForEachBackend
+)
 
 func key(i int) []byte { return []byte(fmt.Sprintf("key-%08d", i)) }
 

@@ -43,6 +43,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"iter"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -214,32 +215,23 @@ type kv struct {
 // scan reads r's pairs within o's bounds, forward, copying them.
 func scan(t *testing.T, r storage.Reader, o *storage.IterOptions) []kv {
 	t.Helper()
-	it, err := r.NewIter(o)
-	if err != nil {
-		t.Fatalf("NewIter: %v", err)
-	}
-	var out []kv
-	for k, v := range storage.All(it) {
-		out = append(out, kv{string(k), string(v)})
-	}
-	if err := it.Error(); err != nil {
-		t.Fatalf("iterator error: %v", err)
-	}
-	if err := it.Close(); err != nil {
-		t.Fatalf("iterator Close: %v", err)
-	}
-	return out
+	return scanWith(t, r, o, storage.All)
 }
 
 // scanBackward reads r's pairs within o's bounds, backward, copying them.
 func scanBackward(t *testing.T, r storage.Reader, o *storage.IterOptions) []kv {
+	t.Helper()
+	return scanWith(t, r, o, storage.Backward)
+}
+
+func scanWith(t *testing.T, r storage.Reader, o *storage.IterOptions, walk func(storage.Iterator) iter.Seq2[[]byte, []byte]) []kv {
 	t.Helper()
 	it, err := r.NewIter(o)
 	if err != nil {
 		t.Fatalf("NewIter: %v", err)
 	}
 	var out []kv
-	for k, v := range storage.Backward(it) {
+	for k, v := range walk(it) {
 		out = append(out, kv{string(k), string(v)})
 	}
 	if err := it.Error(); err != nil {
