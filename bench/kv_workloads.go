@@ -323,9 +323,18 @@ func kvEngineOf(system string) (kvEngine, error) {
 	return e, nil
 }
 
+// kvLogCapacity is the ringlog systems' log capacity: logkv's default on
+// the mapped backends.
+const kvLogCapacity = 256 * logkv.DefaultSegmentSize
+
 func init() {
 	for _, b := range []pager.Backend{pager.Remap, pager.Mmap, pager.Copy} {
-		kvEngines["ringlog/"+b.String()] = kvEngine{name: "ringlog", opts: func() any { return &logkv.Options{Backend: b} }}
+		// The same log capacity on every backend: the copy backend's
+		// default (544 MiB, to keep its heap view small) is too small for
+		// the full run's 10M keys.
+		kvEngines["ringlog/"+b.String()] = kvEngine{name: "ringlog", opts: func() any {
+			return &logkv.Options{Backend: b, Capacity: kvLogCapacity}
+		}}
 	}
 	kvEngines["pebble"] = kvEngine{name: "pebble", opts: func() any { return nil }}
 	for _, w := range newKVWorkloads("kv-", walSystems, "pebble") {
