@@ -31,7 +31,9 @@
 // A write with WriteOptions.Sync set returns once it is on stable storage;
 // concurrent synced writes share syncs (group commit). A write without it is
 // visible to readers at once and reaches the disk later (Sync forces it).
-// A Batch is applied atomically: after a crash, all of it or none.
+// A Batch is applied atomically: after a crash, all of it or none. Put,
+// Delete and Apply keep no reference to the caller's keys, values or
+// batch once they return: the buffers may be reused at once.
 //
 // # Iterators and snapshots
 //
