@@ -5,9 +5,10 @@
 //
 // # Design
 //
-//   - Writes: every Put, Delete and Batch is one log record (see
-//     format.go), appended by the wal's staged write path; the index is
-//     updated under the same lock, so the index and the log agree on the
+//   - Writes: every Put, Delete and Batch is a run of entries appended with
+//     wal.AppendPacked (see format.go): writes staged together share a wal
+//     record, and a write never spans two, so a batch is atomic. The index
+//     is updated under the same lock, so the index and the log agree on the
 //     order of writes to a key. A synced write waits for the wal's group
 //     commit after releasing the lock: concurrent synced writers share
 //     fdatasyncs.
@@ -18,8 +19,10 @@
 //     reads the entry where the log is mapped, checks the entry's checksum
 //     and copies the value into the caller's buffer. GetView hands out the
 //     mapped bytes themselves (see Value for their lifetime).
-//   - Reopen: the wal's recovery hands every kept record to the engine in
-//     one pass (wal.Options.Replay), which rebuilds the index.
+//   - Reopen: Close writes an index checkpoint (checkpoint.go); Open loads
+//     it and the wal's recovery hands the records written after it to the
+//     engine in one pass (wal.Options.Replay). Without a usable checkpoint
+//     the whole log is replayed.
 //   - Space: the cleaner (gc.go) copies the live entries of the oldest
 //     segment to the head of the log and truncates the log's front; freed
 //     segments are recycled by the log in place, by remapping, without

@@ -21,12 +21,14 @@ type Options struct {
 	// table per 4 KiB page of it, and the copy backend reserves it on the
 	// heap (untouched pages cost no memory, but the runtime zeroes
 	// recycled heap memory at every open). Default 256 segments (4.25
-	// GiB), 32 (544 MiB) on the copy backend. When the log holds Capacity bytes, writes fail with an
-	// error wrapping ring.ErrFull until the cleaner frees segments;
-	// the store then needs a larger Capacity (copy it into a new store).
+	// GiB), 32 (544 MiB) on the copy backend. When the log holds Capacity
+	// bytes, writes fail with an error wrapping wal.ErrFull until the
+	// cleaner frees segments; a store that needs more must be copied into
+	// a new one with a larger Capacity.
 	Capacity int64
-	// SyncInterval: writes not marked Sync reach the disk within this
-	// interval (default 10ms); negative leaves it to the OS.
+	// SyncInterval: if positive, writes not marked Sync reach the disk
+	// within this interval; 0 (the default) leaves them to the operating
+	// system until a synced write, Sync or Close, as pebble.NoSync does.
 	SyncInterval time.Duration
 	// GCRatio: the cleaner runs when the log holds more than GCRatio
 	// times the live bytes (default 2). It trades disk space for write
