@@ -94,3 +94,8 @@ func (l *Log) Bytes(pos uint64, n int) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// FileOffset is the offset in the log's file of the byte at position pos,
+// or -1 if no part of the file holds it (growing layout): for error
+// messages that name where damage is.
+func (l *Log) FileOffset(pos uint64) int64 { return l.r.FileOffset(pos) }

@@ -294,7 +294,10 @@ func (s *scanner) deliver(pos uint64, flags uint8, payload []byte) error {
 		s.dec = out
 		payload = out
 	}
-	return s.replay(pos, payload)
+	if err := s.replay(pos, payload); err != nil {
+		return fmt.Errorf("replay of the record at position %d (file offset %d): %w", pos, s.l.r.FileOffset(pos), err)
+	}
+	return nil
 }
 
 // replayHeld hands the held members of a batch to the replay function.

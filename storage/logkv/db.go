@@ -154,7 +154,6 @@ type DB struct {
 	}
 	open   atomic.Int64 // iterators, snapshots and values out (changed under mu, read or write)
 	gcCond *sync.Cond   // on mu: the cleaner made progress, failed, or the store closed
-	stalls atomic.Int64 // writes that waited for the cleaner
 	gcMu   sync.Mutex   // one cleaner at a time (the background one, GC)
 	gcKick chan struct{}
 	stop   chan struct{}
@@ -464,7 +463,6 @@ func (db *DB) write(what string, rec []byte, o *storage.WriteOptions) error {
 	if kick && db.stallLocked() {
 		// The cleaner lags: wait for it, as an LSM stalls writes when
 		// compactions lag, so the log (and the file) stays bounded.
-		db.stalls.Add(1)
 		db.kickGC()
 		for db.stallLocked() {
 			db.gcCond.Wait()
@@ -511,7 +509,8 @@ func (db *DB) readEntry(it item) (entry, []byte, error) {
 			}
 		}
 	}
-	return entry{}, nil, fmt.Errorf("logkv: %s: entry of %d bytes at log position %d: %w (%w)", db.path, it.n, it.pos, storage.ErrCorrupt, err)
+	return entry{}, nil, fmt.Errorf("logkv: %s: entry of %d bytes at log position %d (file offset %d): %w (%w)",
+		db.path, it.n, it.pos, db.log.FileOffset(it.pos), storage.ErrCorrupt, err)
 }
 
 // Get appends the value of key to buf[:0].
