@@ -38,7 +38,7 @@ func WriteZeroes(f *os.File, off, n int64) error {
 // removed in it survives a crash. It is a no-op where directories cannot be
 // synced (Windows).
 func SyncDir(dir string) error {
-	return syncDir(filepath.Clean(dir))
+	return hookedSyncDir(filepath.Clean(dir))
 }
 
 // Fdatasync flushes f's data (and the metadata needed to read it back, such
@@ -46,7 +46,7 @@ func SyncDir(dir string) error {
 // falls back to f.Sync. After a failure the caller must assume that the
 // unsynced data is lost even if the page cache still shows it.
 func Fdatasync(f *os.File) error {
-	if err := fdatasync(f); err != nil {
+	if err := hookedFdatasync(f); err != nil {
 		return fmt.Errorf("osfile: fdatasync %s: %w", f.Name(), err)
 	}
 	return nil
