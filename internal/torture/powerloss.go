@@ -47,7 +47,7 @@ import (
 type plState struct {
 	mu      sync.Mutex
 	dir     string
-	skip    atomic.Bool // every sync skipped (and reported done)
+	skip    atomic.Bool                  // every sync skipped (and reported done)
 	files   map[uint64][]byte            // inode -> content at its last completed sync
 	entries map[string]map[string]uint64 // directory -> name -> inode at its last fsync
 }
