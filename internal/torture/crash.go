@@ -45,6 +45,11 @@ import (
 // A process crash keeps the page cache, so this suite cannot catch a
 // missing fsync; the powerloss suite does.
 
+func init() {
+	register(Suite{Name: "crash", order: 1, Quick: 100, Full: 2000, Writes: true, run: runCrash,
+		Doc: "a child process appends (several writers, batches, every sync policy) or writes a key-value store, and is killed with SIGKILL at random moments; every acknowledged write must be recovered, byte for byte, in order"})
+}
+
 // crashJob is a child's job.
 type crashJob struct {
 	Path    string    `json:"path"`

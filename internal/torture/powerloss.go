@@ -43,6 +43,11 @@ import (
 // The suite must be able to fail: with Config.skipSyncs (tests only) every
 // sync is skipped and reported as done, and the suite counts lost records.
 
+func init() {
+	register(Suite{Name: "powerloss", order: 2, Quick: 500, Full: 10000, Writes: true, run: runPowerloss,
+		Doc: "writers append while every sync is observed; at a random moment the files are replaced by what a power cut could leave (synced data kept; the rest kept, dropped, zeroed or torn per page and sector; unsynced directory entries lost) and recovered"})
+}
+
 // plState is the hook's record of what is durable.
 type plState struct {
 	mu      sync.Mutex

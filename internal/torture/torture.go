@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,16 +111,21 @@ type Suite struct {
 	// Writes says whether the suite acknowledges writes (acked must be
 	// above 0 for it to count as having run).
 	Writes bool
+	order  int // place in Suites
 	run    func(ctx context.Context, c *Config, dir string, trials int, r *Result) error
 }
 
 // Suites lists the suites in the order they run.
 func Suites() []Suite {
-	return []Suite{
-		{Name: "crash", Doc: "a child process appends (several writers, batches, every sync policy) and is killed with SIGKILL at random moments; every acknowledged record must be recovered in order, byte for byte", Quick: 100, Full: 2000, Writes: true, run: runCrash},
-		{Name: "powerloss", Doc: "writers append while every sync is observed; at a random moment the files are replaced by what a power cut could leave (synced data kept, the rest kept, dropped, zeroed or torn per page and sector, unsynced directory entries lost) and recovered", Quick: 500, Full: 10000, Writes: true, run: runPowerloss},
-	}
+	out := slices.Clone(registry)
+	slices.SortStableFunc(out, func(a, b Suite) int { return a.order - b.order })
+	return out
 }
+
+// registry holds the suites; each suite's file registers it in init.
+var registry []Suite
+
+func register(s Suite) { registry = append(registry, s) }
 
 // Run runs the named suites (all if names is empty) and returns their
 // results in order. An error means a suite could not be run at all (its
