@@ -23,18 +23,9 @@ func Child() {
 	}
 	kind, js, _ := strings.Cut(spec, " ")
 	var err error
-	switch kind {
-	case "crash-wal":
-		var j crashJob
-		if err = json.Unmarshal([]byte(js), &j); err == nil {
-			err = crashWALChild(&j)
-		}
-	case "crash-kv":
-		var j crashJob
-		if err = json.Unmarshal([]byte(js), &j); err == nil {
-			err = crashKVChild(&j)
-		}
-	default:
+	if job := childJobs[kind]; job != nil {
+		err = job([]byte(js))
+	} else {
 		err = fmt.Errorf("unknown job %q", kind)
 	}
 	if err != nil {
@@ -43,6 +34,10 @@ func Child() {
 	}
 	os.Exit(0)
 }
+
+// childJobs are the jobs a child can do, by kind; each suite's file adds
+// its own in init.
+var childJobs = map[string]func(spec []byte) error{}
 
 // childCommand is a command that runs this executable as a child doing job.
 func childCommand(kind string, job any) (*exec.Cmd, error) {

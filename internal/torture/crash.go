@@ -1,9 +1,12 @@
+//go:build linux
+
 package torture
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -46,6 +49,20 @@ import (
 // missing fsync; the powerloss suite does.
 
 func init() {
+	childJobs["crash-wal"] = func(spec []byte) error {
+		var j crashJob
+		if err := json.Unmarshal(spec, &j); err != nil {
+			return err
+		}
+		return crashWALChild(&j)
+	}
+	childJobs["crash-kv"] = func(spec []byte) error {
+		var j crashJob
+		if err := json.Unmarshal(spec, &j); err != nil {
+			return err
+		}
+		return crashKVChild(&j)
+	}
 	register(Suite{Name: "crash", order: 1, Quick: 100, Full: 2000, Writes: true, run: runCrash,
 		Doc: "a child process appends (several writers, batches, every sync policy) or writes a key-value store, and is killed with SIGKILL at random moments; every acknowledged write must be recovered, byte for byte, in order"})
 }
