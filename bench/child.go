@@ -91,7 +91,7 @@ func runChild(s childSpec) (childResult, error) {
 	if err != nil {
 		return childResult{}, err
 	}
-	if fs := osfile.FSType(s.Dir); w.durable && isMemFS(fs) {
+	if fs := osfile.FSType(s.Dir); w.durable && osfile.IsMemFS(fs) {
 		return childResult{}, fmt.Errorf("durable workload refuses %s (on %s, where fdatasync is a no-op)", s.Dir, fs)
 	}
 	r := &run{env: env{dir: s.Dir, size: size}, system: s.System}
@@ -169,6 +169,3 @@ func parseMemStat(status []byte) memStat {
 	return m
 }
 
-// isMemFS reports whether a file system keeps its data only in memory, so
-// that syncing to it measures nothing.
-func isMemFS(fs string) bool { return fs == "tmpfs" || fs == "ramfs" }

@@ -137,13 +137,13 @@ func TestEndToEndWAL(t *testing.T) {
 func diskTempDir(t *testing.T) string {
 	t.Helper()
 	base := t.TempDir()
-	if fs := osfile.FSType(base); isMemFS(fs) {
+	if fs := osfile.FSType(base); osfile.IsMemFS(fs) {
 		d, err := os.MkdirTemp("/var/tmp", "ringlog-bench-test-")
 		if err != nil {
 			t.Skipf("no disk-backed directory for durable workloads (%s is on %s): %v", base, fs, err)
 		}
 		t.Cleanup(func() { os.RemoveAll(d) })
-		if isMemFS(osfile.FSType(d)) {
+		if osfile.IsMemFS(osfile.FSType(d)) {
 			t.Skipf("no disk-backed directory for durable workloads (%s and %s are in memory)", base, d)
 		}
 		base = d

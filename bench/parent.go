@@ -230,7 +230,7 @@ func (b *benchRun) run(ctx context.Context, sel []selection) int {
 // refuseMemFS reports an error if a durable workload is selected and the
 // data directory is in memory.
 func refuseMemFS(sel []selection, dir, fs string) error {
-	if !isMemFS(fs) {
+	if !osfile.IsMemFS(fs) {
 		return nil
 	}
 	var durable []string
@@ -464,7 +464,7 @@ func makeDataDir(base string) (dir string, cleanup func(), err error) {
 		candidates = []string{base}
 	} else {
 		for _, c := range []string{os.TempDir(), "/var/tmp", "."} {
-			if !isMemFS(osfile.FSType(c)) {
+			if !osfile.IsMemFS(osfile.FSType(c)) {
 				candidates = append(candidates, c)
 			}
 		}

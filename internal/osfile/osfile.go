@@ -79,3 +79,19 @@ func Preallocate(f *os.File, size int64) error {
 func FSType(path string) string {
 	return fsType(path)
 }
+
+// IsMemFS says whether the file system named fs (see FSType) keeps files
+// in memory only, where fdatasync makes nothing durable.
+func IsMemFS(fs string) bool { return fs == "tmpfs" || fs == "ramfs" }
+
+// DurableTempDir is where temporary files that must reach a disk go: the
+// temporary directory, or /var/tmp or the current directory when the
+// temporary directory is in memory; the temporary directory if all are.
+func DurableTempDir() string {
+	for _, c := range []string{os.TempDir(), "/var/tmp", "."} {
+		if !IsMemFS(FSType(c)) {
+			return c
+		}
+	}
+	return os.TempDir()
+}
