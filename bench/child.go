@@ -168,4 +168,3 @@ func parseMemStat(status []byte) memStat {
 	}
 	return m
 }
-
