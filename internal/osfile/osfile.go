@@ -95,3 +95,30 @@ func DurableTempDir() string {
 	}
 	return os.TempDir()
 }
+
+// MkdirAll creates dir and any missing parents, like os.MkdirAll, and
+// makes each new directory's entry durable by syncing its parent, so that
+// files later synced inside it cannot vanish with it in a crash.
+func MkdirAll(dir string, perm os.FileMode) error {
+	dir = filepath.Clean(dir)
+	var created []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		}
+		created = append(created, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, perm); err != nil {
+		return err
+	}
+	// Outermost first: a parent's entry before its child's.
+	for i := len(created) - 1; i >= 0; i-- {
+		if err := SyncDir(filepath.Dir(created[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/ringlog/ringlog/pager"
 	"github.com/ringlog/ringlog/storage"
@@ -89,36 +90,46 @@ func crashKVSeries(ctx context.Context, c *Config, dir string, rng *rand.Rand, k
 		if err != nil {
 			return fmt.Errorf("store (%v): %w", lc, err)
 		}
-		acks := 0
-		for _, ln := range lines {
-			f := strings.Fields(ln)
-			switch {
-			case len(f) == 3 && f[0] == "P":
-				size, _ := strconv.Atoi(f[2])
-				s := keys[f[1]]
-				if s == nil {
-					id, batch, ok := parseKVKey(f[1])
-					if !ok {
-						return fmt.Errorf("child printed a bad key %q", f[1])
-					}
-					s = &kvKeyState{id: id, batch: batch}
-					keys[f[1]] = s
-				}
-				s.ops = append(s.ops, kvOp{size: size})
-			case len(f) == 2 && f[0] == "K":
-				s := keys[f[1]]
-				if s == nil || len(s.ops) == 0 {
-					return fmt.Errorf("child acknowledged %q before announcing it", f[1])
-				}
-				s.ops[len(s.ops)-1].acked = true
-				acks++
-			}
+		acks, err := applyKVLines(keys, lines)
+		if err != nil {
+			return err
 		}
 		r.Acked += int64(acks)
 		checkKV(c, store, lc, keys, r)
 		r.Trials++
 	}
 	return nil
+}
+
+// applyKVLines adds what a writer printed (intents and acknowledgements)
+// to keys and returns the number of acknowledgements.
+func applyKVLines(keys map[string]*kvKeyState, lines []string) (int, error) {
+	acks := 0
+	for _, ln := range lines {
+		f := strings.Fields(ln)
+		switch {
+		case len(f) == 3 && f[0] == "P":
+			size, _ := strconv.Atoi(f[2])
+			s := keys[f[1]]
+			if s == nil {
+				id, batch, ok := parseKVKey(f[1])
+				if !ok {
+					return acks, fmt.Errorf("writer printed a bad key %q", f[1])
+				}
+				s = &kvKeyState{id: id, batch: batch}
+				keys[f[1]] = s
+			}
+			s.ops = append(s.ops, kvOp{size: size})
+		case len(f) == 2 && f[0] == "K":
+			s := keys[f[1]]
+			if s == nil || len(s.ops) == 0 {
+				return acks, fmt.Errorf("writer acknowledged %q before announcing it", f[1])
+			}
+			s.ops[len(s.ops)-1].acked = true
+			acks++
+		}
+	}
+	return acks, nil
 }
 
 // parseKVKey reads the id and batch size of a key the child wrote.
@@ -260,15 +271,22 @@ func crashKVChild(j *crashJob) error {
 	if err != nil {
 		return err
 	}
-	out := newAckPrinter()
+	return writeKV(context.Background(), db, j, newAckPrinter().print)
+}
+
+// writeKV writes to db from j.Writers writers until ctx ends or a write
+// fails, printing each write's intent before it and its acknowledgement
+// after it (see crashKV).
+func writeKV(ctx context.Context, db *logkv.DB, j *crashJob, print func(lines ...string)) error {
 	errc := make(chan error, j.Writers)
+	var wg sync.WaitGroup
 	for w := range j.Writers {
-		go func() {
+		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(j.Seed, uint64(w)))
 			var mine []recID // single keys this writer wrote (overwrite/delete targets)
 			put := func(id recID, size int) error {
 				key := kvKey(id, 0)
-				out.print(fmt.Sprintf("P %s %d", key, size))
+				print(fmt.Sprintf("P %s %d", key, size))
 				var err error
 				if size == 0 {
 					err = db.Delete([]byte(key), storage.Synced)
@@ -278,10 +296,10 @@ func crashKVChild(j *crashJob) error {
 				if err != nil {
 					return err
 				}
-				out.print("K " + key)
+				print("K " + key)
 				return nil
 			}
-			for k := 0; ; {
+			for k := 0; ctx.Err() == nil; {
 				var err error
 				switch op := rng.IntN(10); {
 				case op < 4 || len(mine) == 0:
@@ -301,13 +319,13 @@ func crashKVChild(j *crashJob) error {
 						keys = append(keys, key)
 						size := minPayload + rng.IntN(1024)
 						b.Put([]byte(key), payload(id, size))
-						out.print(fmt.Sprintf("P %s %d", key, size))
+						print(fmt.Sprintf("P %s %d", key, size))
 					}
 					if err = db.Apply(&b, storage.Synced); err == nil {
 						for i := range keys {
 							keys[i] = "K " + keys[i]
 						}
-						out.print(keys...)
+						print(keys...)
 					}
 					k += 8
 				case op < 8:
@@ -324,7 +342,18 @@ func crashKVChild(j *crashJob) error {
 					return
 				}
 			}
-		}()
+		})
 	}
-	return <-errc
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case err := <-errc:
+		if ctx.Err() != nil {
+			<-done
+			return nil // a write ended by ctx, or by the store's closing
+		}
+		return err
+	case <-done:
+		return nil
+	}
 }

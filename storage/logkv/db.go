@@ -186,7 +186,7 @@ func Open(dir string, o *Options) (*DB, error) {
 	if opts.GCRatio < 1.05 {
 		return nil, fmt.Errorf("logkv: open %s: GCRatio %v below 1.05: %w", dir, opts.GCRatio, storage.ErrBadOption)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := osfile.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("logkv: open %s: %w", dir, err)
 	}
 	db := &DB{dir: dir, path: filepath.Join(dir, LogName), o: opts, segSize: uint64(opts.SegmentSize),
