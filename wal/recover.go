@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/ringlog/ringlog/internal/osfile"
 	"github.com/ringlog/ringlog/ring"
 )
 
@@ -354,6 +356,13 @@ func (s *scanner) validAfter(from uint64, fn func(pos uint64, h recordHeader, re
 			return
 		}
 		win, err := s.bytes(base, n)
+		last := false
+		if err != nil && s.seg != 0 && uint64(n) > s.seg-base%s.seg {
+			// No segment holds the next slot (the log ends in this
+			// one): search the rest of this segment, the last.
+			n, last = int(s.seg-base%s.seg), true
+			win, err = s.bytes(base, n)
+		}
 		if err != nil {
 			return
 		}
@@ -367,6 +376,9 @@ func (s *scanner) validAfter(from uint64, fn func(pos uint64, h recordHeader, re
 			if h, rec, err := s.record(pos); err == nil && !fn(pos, h, rec) {
 				return
 			}
+		}
+		if last {
+			return
 		}
 		base += uint64((n-headerSize)/align*align + align)
 	}
@@ -453,7 +465,9 @@ func (l *Log) recover() error {
 		case mode == RecoverStrict && (isDamage || res.openBatch):
 			return fail(res.stopAt, "%s (strict recovery accepts no torn tail)", why)
 		}
-		if isDamage || res.openBatch || dropRecs > 0 {
+		// A stop before the proven end drops synced records, even when
+		// nothing after it parses: a cut to report.
+		if isDamage || inSynced || res.openBatch || dropRecs > 0 {
 			rep.CutAt = res.end
 			rep.Reason = why
 			if isDamage || inSynced {
@@ -532,15 +546,26 @@ func (l *Log) skipRange(from, to uint64) error {
 	return l.r.Overwrite(from, rec)
 }
 
-// copyAside copies the log file before salvage changes it.
+// copyAside copies the log file before salvage changes it, under a name
+// of its own (path.salvage-<UTC time>, with -2, -3, ... when that exists:
+// two salvages in the same second keep both copies), and makes the copy
+// durable before the original is touched.
 func copyAside(path string) (string, error) {
-	dst := path + ".salvage-" + time.Now().UTC().Format("20060102T150405")
 	in, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("wal: salvage %s: %w", path, err)
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	base := path + ".salvage-" + time.Now().UTC().Format("20060102T150405")
+	dst := base
+	var out *os.File
+	for n := 2; ; n++ {
+		out, err = os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if !errors.Is(err, os.ErrExist) || n > 1000 {
+			break
+		}
+		dst = fmt.Sprintf("%s-%d", base, n)
+	}
 	if err != nil {
 		return "", fmt.Errorf("wal: salvage %s: %w", path, err)
 	}
@@ -548,9 +573,15 @@ func copyAside(path string) (string, error) {
 		out.Close()
 		return "", fmt.Errorf("wal: salvage %s: copying to %s: %w", path, dst, err)
 	}
-	if err := out.Sync(); err != nil {
+	if err := osfile.Fdatasync(out); err != nil {
 		out.Close()
 		return "", fmt.Errorf("wal: salvage %s: %w", path, err)
 	}
-	return dst, out.Close()
+	if err := out.Close(); err != nil {
+		return "", fmt.Errorf("wal: salvage %s: %w", path, err)
+	}
+	if err := osfile.SyncDir(filepath.Dir(dst)); err != nil {
+		return "", fmt.Errorf("wal: salvage %s: %w", path, err)
+	}
+	return dst, nil
 }

@@ -152,6 +152,7 @@ func crashWALSeries(ctx context.Context, c *Config, dir string, rng *rand.Rand, 
 // records acknowledged by run.
 func checkWAL(c *Config, path string, lc logConfig, exp *walExpect, run uint64, r *Result) {
 	o, _ := lc.options()
+	o.Recovery = recoveryModes[int(run%uint64(len(recoveryModes)))]
 	promised := 0
 	for id, p := range exp.acked {
 		if p >= exp.floor && id.run == run {
@@ -162,10 +163,11 @@ func checkWAL(c *Config, path string, lc logConfig, exp *walExpect, run uint64, 
 	l, err := wal.Open(path, o)
 	if err != nil {
 		r.Lost += int64(promised)
-		r.fail("crash (%v): reopen: %v", lc, err)
-		c.logf("crash (%v): reopen: %v", lc, err)
+		r.fail("crash (%v, %v recovery): reopen: %v", lc, o.Recovery, err)
+		c.logf("crash (%v, %v recovery): reopen: %v", lc, o.Recovery, err)
 		return
 	}
+	defer reopenStrict(path, o, lc, r)
 	defer l.Close()
 	found, bad := readAll(l)
 	r.Corrupt += int64(len(bad))

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ringlog/ringlog/internal/osfile"
 	"github.com/ringlog/ringlog/pager"
+	"github.com/ringlog/ringlog/storage/logkv"
 	"github.com/ringlog/ringlog/wal"
 )
 
@@ -56,7 +58,7 @@ type plState struct {
 	dir     string
 	skip    atomic.Bool                  // every sync skipped (and reported done)
 	files   map[uint64][]byte            // inode -> content at its last completed sync
-	entries map[string]map[string]uint64 // directory -> name -> inode at its last fsync
+	entries map[string]map[string]dirent // directory -> its entries at its last fsync
 }
 
 func inodeOf(fi os.FileInfo) uint64 {
@@ -116,22 +118,28 @@ func within(dir, path string) bool {
 	return err == nil && rel != ".." && !filepath.IsAbs(rel) && (len(rel) < 3 || rel[:3] != "../")
 }
 
-// listDir maps the regular files of dir to their inodes.
-func listDir(dir string) (map[string]uint64, error) {
+// dirent is a directory entry: a regular file or a directory.
+type dirent struct {
+	ino uint64
+	dir bool
+}
+
+// listDir lists the regular files and directories of dir.
+func listDir(dir string) (map[string]dirent, error) {
 	des, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]uint64{}
+	out := map[string]dirent{}
 	for _, de := range des {
-		if !de.Type().IsRegular() {
+		if !de.Type().IsRegular() && !de.IsDir() {
 			continue
 		}
 		fi, err := de.Info()
 		if err != nil {
 			continue // removed meanwhile
 		}
-		out[de.Name()] = inodeOf(fi)
+		out[de.Name()] = dirent{inodeOf(fi), de.IsDir()}
 	}
 	return out, nil
 }
@@ -139,37 +147,46 @@ func listDir(dir string) (map[string]uint64, error) {
 // cutImage is the state at the moment of the cut.
 type cutImage struct {
 	files   map[uint64][]byte            // synced contents
-	entries map[string]map[string]uint64 // synced directory entries
-	now     map[string]map[string]uint64 // directory entries now
+	entries map[string]map[string]dirent // synced directory entries
+	now     map[string]map[string]dirent // directory entries now
 	current map[uint64][]byte            // contents now (the page cache)
 }
 
-// cut takes the synced and current state of the directories dirs.
-func (s *plState) cut(dirs ...string) (*cutImage, error) {
+// cut takes the synced state, and the current state of the tree at root.
+func (s *plState) cut(root string) (*cutImage, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	im := &cutImage{files: map[uint64][]byte{}, entries: map[string]map[string]uint64{}, now: map[string]map[string]uint64{}, current: map[uint64][]byte{}}
+	im := &cutImage{files: map[uint64][]byte{}, entries: map[string]map[string]dirent{}, now: map[string]map[string]dirent{}, current: map[uint64][]byte{}}
 	for ino, b := range s.files {
 		im.files[ino] = b
 	}
 	for d, names := range s.entries {
 		im.entries[d] = names
 	}
-	for _, d := range dirs {
+	var walk func(d string) error
+	walk = func(d string) error {
 		names, err := listDir(d)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		im.now[d] = names
-		for name, ino := range names {
-			b, err := os.ReadFile(filepath.Join(d, name))
+		for name, e := range names {
+			p := filepath.Join(d, name)
+			if e.dir {
+				if err := walk(p); err != nil && !os.IsNotExist(err) {
+					return err
+				}
+				continue
+			}
+			b, err := os.ReadFile(p)
 			if err != nil {
 				continue // removed meanwhile: as if the cut came before it
 			}
-			im.current[ino] = b
+			im.current[e.ino] = b
 		}
+		return nil
 	}
-	return im, nil
+	return im, walk(root)
 }
 
 const (
@@ -177,7 +194,8 @@ const (
 	plSector = 512
 )
 
-// build writes into out what a power cut could leave of directory dir.
+// build writes into out what a power cut could leave of directory dir
+// (and, recursively, of the directories in it).
 func (im *cutImage) build(rng *rand.Rand, dir, out string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
@@ -193,22 +211,28 @@ func (im *cutImage) build(rng *rand.Rand, dir, out string) error {
 	for name := range names {
 		old, inOld := synced[name]
 		cur, inNow := now[name]
-		var ino uint64
+		var e dirent
 		switch {
 		case inOld && inNow && old == cur:
-			ino = cur
+			e = cur
 		case rng.IntN(2) == 0: // the change of the entry reached the disk
 			if !inNow {
 				continue
 			}
-			ino = cur
+			e = cur
 		default: // it did not
 			if !inOld {
 				continue
 			}
-			ino = old
+			e = old
 		}
-		b := mixPages(rng, im.files[ino], im.current[ino])
+		if e.dir {
+			if err := im.build(rng, filepath.Join(dir, name), filepath.Join(out, name)); err != nil {
+				return err
+			}
+			continue
+		}
+		b := mixPages(rng, im.files[e.ino], im.current[e.ino])
 		if err := os.WriteFile(filepath.Join(out, name), b, 0o600); err != nil {
 			return err
 		}
@@ -307,6 +331,9 @@ func runPowerloss(ctx context.Context, c *Config, dir string, trials int, r *Res
 }
 
 func powerlossTrial(ctx context.Context, c *Config, dir string, rng *rand.Rand, r *Result) error {
+	if rng.IntN(3) == 0 {
+		return powerlossKVTrial(ctx, c, dir, rng, r)
+	}
 	lc := randomLogConfig(rng)
 	live := filepath.Join(dir, "live")
 	image := filepath.Join(dir, "image")
@@ -317,7 +344,7 @@ func powerlossTrial(ctx context.Context, c *Config, dir string, rng *rand.Rand, 
 	if err := os.Mkdir(live, 0o755); err != nil {
 		return err
 	}
-	st := &plState{dir: live, files: map[uint64][]byte{}, entries: map[string]map[string]uint64{}}
+	st := &plState{dir: live, files: map[uint64][]byte{}, entries: map[string]map[string]dirent{}}
 	restore := osfile.SetHooks(&osfile.Hooks{File: st.fileSync, Dir: st.dirSync})
 	defer restore()
 
@@ -341,7 +368,9 @@ func powerlossTrial(ctx context.Context, c *Config, dir string, rng *rand.Rand, 
 	)
 	wctx, stop := context.WithCancel(ctx)
 	werr := make(chan error, 1)
+	wdone := make(chan struct{})
 	go func() {
+		defer close(wdone)
 		werr <- writeWAL(wctx, l, job, func(pos uint64, ids ...recID) {
 			mu.Lock()
 			for _, id := range ids {
@@ -358,6 +387,7 @@ func powerlossTrial(ctx context.Context, c *Config, dir string, rng *rand.Rand, 
 	// The cut: at a random moment after the first acknowledgement.
 	select {
 	case <-first:
+	case <-wdone:
 	case <-time.After(30 * time.Second):
 	}
 	time.Sleep(time.Duration(rng.IntN(20_000)) * time.Microsecond)
@@ -396,13 +426,15 @@ func checkImage(c *Config, path string, lc logConfig, promised map[recID]uint64,
 	if bs := backends(); rng.IntN(2) == 0 {
 		o.Backend, _ = pager.ParseBackend(bs[rng.IntN(len(bs))]) // recovery on another backend
 	}
+	o.Recovery = recoveryModes[rng.IntN(len(recoveryModes))]
 	l, err := wal.Open(path, o)
 	if err != nil {
 		r.Lost += int64(len(promised))
-		r.fail("powerloss (%v): reopen: %v", lc, err)
-		c.logf("powerloss (%v): reopen: %v", lc, err)
+		r.fail("powerloss (%v, %v recovery): reopen: %v", lc, o.Recovery, err)
+		c.logf("powerloss (%v, %v recovery): reopen: %v", lc, o.Recovery, err)
 		return
 	}
+	defer reopenStrict(path, o, lc, r)
 	defer l.Close()
 	found, bad := readAll(l)
 	r.Corrupt += int64(len(bad))
@@ -415,4 +447,118 @@ func checkImage(c *Config, path string, lc logConfig, promised map[recID]uint64,
 			r.fail("powerloss (%v): acknowledged %s at position %d (truncated to %d) is missing; %v", lc, id, p, floor, l.Report())
 		}
 	}
+}
+
+// recoveryModes are the modes a crashed log may be opened in, each of which
+// keeps every acknowledged record after a crash or a power cut (strict
+// would refuse a torn tail: it is for logs closed cleanly).
+var recoveryModes = []wal.RecoveryMode{wal.RecoverDefault, wal.RecoverDefault, wal.RecoverPointInTime, wal.RecoverSalvage}
+
+// reopenStrict opens a log its last user closed cleanly in strict mode,
+// which must find nothing to complain about.
+func reopenStrict(path string, o *wal.Options, lc logConfig, r *Result) {
+	so := *o
+	so.Recovery = wal.RecoverStrict
+	l, err := wal.Open(path, &so)
+	if err != nil {
+		r.Corrupt++
+		r.fail("(%v) strict open after a clean close: %v", lc, err)
+		return
+	}
+	if err := l.Close(); err != nil {
+		r.Corrupt++
+		r.fail("(%v) close after a strict open: %v", lc, err)
+	}
+}
+
+// powerlossKVTrial is a powerloss trial over a key-value store
+// (storage/logkv): the writers of the crash suite's store (crashKV), and
+// half the time a first session closed cleanly (so the image also holds
+// an index checkpoint) before the one the power cut ends.
+func powerlossKVTrial(ctx context.Context, c *Config, dir string, rng *rand.Rand, r *Result) error {
+	live := filepath.Join(dir, "live")
+	image := filepath.Join(dir, "image")
+	os.RemoveAll(live)
+	os.RemoveAll(image)
+	defer os.RemoveAll(live)
+	defer os.RemoveAll(image)
+	if err := os.Mkdir(live, 0o755); err != nil {
+		return err
+	}
+	st := &plState{dir: live, files: map[uint64][]byte{}, entries: map[string]map[string]dirent{}}
+	restore := osfile.SetHooks(&osfile.Hooks{File: st.fileSync, Dir: st.dirSync})
+	defer restore()
+	bs := backends()
+	lc := logConfig{Backend: bs[rng.IntN(len(bs))], Growing: true, SegmentSize: 1 << 18, Capacity: 64 << 18, Policy: "always"}
+	o, err := kvOptions(lc)
+	if err != nil {
+		return err
+	}
+	store := filepath.Join(live, "store")
+	var (
+		mu    sync.Mutex
+		lines []string
+	)
+	print := func(ls ...string) {
+		mu.Lock()
+		lines = append(lines, ls...)
+		mu.Unlock()
+	}
+	session := func(d time.Duration, cut func() error) error {
+		db, err := logkv.Open(store, o)
+		if err != nil {
+			return fmt.Errorf("open store (%v): %w", lc, err)
+		}
+		job := &crashJob{Path: store, Log: lc, Run: rng.Uint64(), Seed: rng.Uint64(), Writers: 1 + rng.IntN(4)}
+		wctx, stop := context.WithCancel(ctx)
+		werr := make(chan error, 1)
+		go func() { werr <- writeKV(wctx, db, job, print) }()
+		time.Sleep(d)
+		var cerr error
+		if cut != nil {
+			cerr = cut()
+		}
+		stop()
+		err = <-werr
+		if cerr := db.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("store writers (%v): %w", lc, err)
+		}
+		return cerr
+	}
+	if rng.IntN(2) == 0 {
+		if err := session(time.Duration(rng.IntN(10_000))*time.Microsecond, nil); err != nil {
+			return err
+		}
+	}
+	st.skip.Store(c.skipSyncs)
+	var (
+		im       *cutImage
+		cutLines []string
+	)
+	err = session(time.Duration(1000+rng.IntN(20_000))*time.Microsecond, func() error {
+		mu.Lock() // no acknowledgement is recorded while the state is taken
+		defer mu.Unlock()
+		var err error
+		im, err = st.cut(live)
+		cutLines = slices.Clone(lines)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	restore()
+	if err := im.build(rng, live, image); err != nil {
+		return err
+	}
+	keys := map[string]*kvKeyState{}
+	acks, err := applyKVLines(keys, cutLines)
+	if err != nil {
+		return err
+	}
+	r.Acked += int64(acks)
+	checkKV(c, filepath.Join(image, "store"), lc, keys, r)
+	return nil
 }
