@@ -7,6 +7,7 @@ import (
 	"iter"
 
 	"github.com/ringlog/ringlog/internal/invariants"
+	"github.com/ringlog/ringlog/pager"
 	"github.com/ringlog/ringlog/ring"
 )
 
@@ -108,7 +109,11 @@ func (rd *Reader) Seek(pos uint64) error {
 func (rd *Reader) seek(pos uint64) error {
 	rd.cur, rd.curRec, rd.err, rd.win, rd.last = nil, nil, nil, nil, 0
 	if pos < rd.l.r.Head() {
-		if _, err := rd.header(pos); err != nil {
+		var err error
+		if ferr := pager.Guard(func() { _, err = rd.header(pos) }); ferr != nil {
+			return fmt.Errorf("wal: reader of %s: seek to %d: %w", rd.l.name, pos, ferr)
+		}
+		if err != nil {
 			if errors.Is(err, ErrCorrupt) {
 				return fmt.Errorf("wal: reader of %s: seek to %d: %w (%w)", rd.l.name, pos, ErrNotRecord, err)
 			}
@@ -178,10 +183,25 @@ func (rd *Reader) corrupt(pos uint64, err error) error {
 // Next moves to the next record, returning false at the end of the log or
 // on an error (see Err). At the end, a later Next may find records
 // appended since.
+//
+// The reader's own accesses to the mapping run under pager.Guard: if the
+// file was truncated under the mapping (by another process), Next returns
+// false and Err is a *pager.FaultError naming the file and offset, where
+// the process would otherwise die of SIGBUS.
 func (rd *Reader) Next() bool {
 	if rd.closed || rd.err != nil {
 		return false
 	}
+	var ok bool
+	if err := pager.Guard(func() { ok = rd.next() }); err != nil {
+		rd.cur, rd.curRec, rd.win = nil, nil, nil
+		rd.err = fmt.Errorf("wal: read %s at position %d: %w", rd.l.name, rd.pos, err)
+		return false
+	}
+	return ok
+}
+
+func (rd *Reader) next() bool {
 	// A TruncateBack may legitimately rewrite a consumer's unacknowledged
 	// records past the cut (consumers hold no pins): not checked then.
 	if invariants.Enabled && rd.curRec != nil && rd.curGen == rd.l.truncGen.Load() {
