@@ -145,6 +145,7 @@ func (db *DB) loadIndex() (uint64, error) {
 	t := db.mu.tree
 	off := indexHeader
 	var prev item
+	poss := make([]uint64, 0, min(count, uint64(len(body))/10))
 	for i := uint64(0); i < count; i++ {
 		kl, n := binary.Uvarint(body[off:])
 		if n <= 0 || kl > uint64(len(body)-off-n) {
@@ -170,11 +171,16 @@ func (db *DB) loadIndex() (uint64, error) {
 			return 0, bad(off, "an entry past the end the index claims")
 		}
 		t.Load(it)
-		db.liveLocked(it, len(key)+valueLen(it))
+		// Live bytes now; the live bits in one pass at the end.
+		db.mu.live += int64(it.n)
+		db.mu.liveKV += int64(len(key) + valueLen(it))
+		db.mu.segs.at(pos).bytes += int64(it.n)
+		poss = append(poss, pos)
 		prev = it
 	}
 	if off != len(body) {
 		return 0, bad(off, "bytes after the last item")
 	}
+	db.mu.segs.addBulk(poss)
 	return upTo, nil
 }

@@ -89,3 +89,40 @@ func (s *liveSet) dropBefore(pos uint64) {
 }
 
 func (s *liveSet) reset() { s.segs, s.base = nil, 0 }
+
+// addBulk marks live the entries starting at poss whose bytes the caller
+// already counted (at(pos).bytes): loading an index checkpoint, which
+// comes in key order, so that setting each bit as it comes would touch the
+// bitmaps at random (a cache and TLB miss per key; a third of a 3M-key
+// load's time). The positions are bucketed by segment first (4 bytes per
+// entry, for the call) and each segment's bits set while its bitmap is
+// in cache.
+func (s *liveSet) addBulk(poss []uint64) {
+	if len(poss) == 0 {
+		return
+	}
+	starts := make([]int, len(s.segs)+1)
+	for _, p := range poss {
+		starts[p/s.segSize-s.base+1]++
+	}
+	for i := 1; i < len(starts); i++ {
+		starts[i] += starts[i-1]
+	}
+	next := append([]int(nil), starts[:len(s.segs)]...)
+	bits := make([]uint32, len(poss))
+	for _, p := range poss {
+		i := p/s.segSize - s.base
+		bits[next[i]] = uint32(p % s.segSize / entryAlign)
+		next[i]++
+	}
+	for i := range s.segs {
+		g := &s.segs[i]
+		bs := bits[starts[i]:starts[i+1]]
+		if len(bs) > 0 && g.bits == nil {
+			g.bits = make([]uint64, (s.segSize/entryAlign+63)/64)
+		}
+		for _, b := range bs {
+			g.bits[b/64] |= 1 << (b % 64)
+		}
+	}
+}
