@@ -236,7 +236,7 @@ func (s *scanner) scan(pos uint64) (scanResult, error) {
 	inBatch := false
 	for {
 		h, rec, err := s.record(pos)
-		if err == nil && h.typ != typeData && inBatch {
+		if err == nil && h.typ == typeSync && inBatch {
 			err = fmt.Errorf("%w: a type %d record inside a batch", errBadHeader, h.typ)
 		}
 		if err != nil {
@@ -248,6 +248,9 @@ func (s *scanner) scan(pos uint64) (scanResult, error) {
 		switch h.typ {
 		case typeSync:
 			res.synced = max(res.synced, binary.LittleEndian.Uint64(rec[headerSize:]))
+		case typeSkip:
+			// Salvage broke a batch here and kept its intact members.
+			inBatch = false
 		case typeData:
 			inBatch = h.flags&flagMore != 0
 			if inBatch || len(s.pending) > 0 {

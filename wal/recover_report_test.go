@@ -3,6 +3,7 @@ package wal
 import (
 	"context"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/ringlog/ringlog/pager"
@@ -151,4 +152,53 @@ func TestRecoveryReportsCutOfSyncedData(t *testing.T) {
 			})
 		})
 	}
+}
+
+// Salvage keeps the intact members of a batch it broke and covers the
+// damaged one with a skip record; the salvaged log must open again in the
+// default mode with the same records (the skip ends the broken batch).
+func TestSalvagedBrokenBatchReopens(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b pager.Backend) {
+		for member := range 3 {
+			l, path := createLog(t, b, Options{})
+			ctx := context.Background()
+			if _, err := l.AppendSync(ctx, rec(0, 100)); err != nil {
+				t.Fatal(err)
+			}
+			p, err := l.AppendBatchSync(ctx, [][]byte{rec(1, 100), rec(2, 100), rec(3, 100)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.AppendSync(ctx, rec(4, 100)); err != nil {
+				t.Fatal(err)
+			}
+			off := l.FileOffset(p + uint64(member*recordSize(100)) + HeaderSize + 40)
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			flipAt(t, path, off)
+			l, err = Open(path, &Options{Backend: b, Recovery: RecoverSalvage})
+			if err != nil {
+				t.Fatal(err)
+			}
+			salvaged, _ := readAll(t, l)
+			os.Remove(l.Report().SalvageCopy)
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if len(salvaged) != 4 {
+				t.Fatalf("member %d damaged: salvage kept %v", member, salvaged)
+			}
+			l, err = Open(path, &Options{Backend: b})
+			if err != nil {
+				t.Fatalf("member %d damaged: reopening the salvaged log: %v", member, err)
+			}
+			got, _ := readAll(t, l)
+			rep := l.Report()
+			l.Close()
+			if !slices.Equal(got, salvaged) || rep.Cut() {
+				t.Fatalf("member %d damaged: salvage kept %v, the reopened log has %v; %v", member, salvaged, got, rep)
+			}
+		}
+	})
 }
