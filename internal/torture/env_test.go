@@ -27,3 +27,10 @@ func TestENOSPC(t *testing.T) {
 		t.Fatalf("%s", r.Line())
 	}
 }
+
+func TestTruncate(t *testing.T) {
+	r := runEnvSuite(t, "truncate", nil)
+	if !r.OK() || r.Acked == 0 || r.Trials != 1 {
+		t.Fatalf("%s", r.Line())
+	}
+}
