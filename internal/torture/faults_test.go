@@ -640,3 +640,155 @@ func checkServedOnDisk(t *testing.T, d *eioDisk, live, name string, o *wal.Optio
 	}
 	t.Logf("reopened log serves %d records, the disk holds %d", len(served), len(disk))
 }
+
+// TestSyncEIOStore: the same failure under a key-value store. A Put with
+// storage.Synced whose sync fails gets the error, and so does every write
+// after it; the store reopened in the same process works and serves only
+// values the disk holds, and every acknowledged one.
+func TestSyncEIOStore(t *testing.T) {
+	needCachestat(t)
+	for _, b := range backends() {
+		t.Run(b, func(t *testing.T) { testSyncEIOStore(t, b) })
+	}
+}
+
+func testSyncEIOStore(t *testing.T, backend string) {
+	store := filepath.Join(durableDir(t), "store")
+	d := newEIODisk(store, logkv.LogName)
+	d.install(t)
+	bk, err := pager.ParseBackend(backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &logkv.Options{Backend: bk, SegmentSize: 1 << 20, Capacity: 16 << 20, GCDisabled: true}
+	db, err := logkv.Open(store, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { db.Close() }() // the last handle
+	const run, before, waiters = 0x5e10, 40, 4
+	acked := map[string][]byte{}
+	put := func(id recID, size int) error {
+		return db.Put([]byte(kvKey(id, 0)), payload(id, size), storage.Synced)
+	}
+	// As in TestSyncEIO, the failed write lies past the first MiB.
+	for k := range before {
+		id := recID{run, 0, k}
+		if err := put(id, 32<<10+k); err != nil {
+			t.Fatal(err)
+		}
+		acked[kvKey(id, 0)] = payload(id, 32<<10+k)
+	}
+	held, release := d.holdNext()
+	first := make(chan error, 1)
+	go func() { first <- put(recID{run, 1, 0}, 1000) }()
+	<-held
+	errs := make(chan error, waiters)
+	for w := range waiters {
+		go func() { errs <- put(recID{run, 2 + w, 0}, 6000+w) }()
+	}
+	faultsWait(t, "the waiters' puts", func() bool { return goroutinesIn("wal.(*Log).waitFor") == 1+waiters })
+	d.failNext()
+	release()
+	if err := <-first; err != nil {
+		t.Fatalf("the writer whose sync succeeded: %v", err)
+	}
+	acked[kvKey(recID{run, 1, 0}, 0)] = payload(recID{run, 1, 0}, 1000)
+	for range waiters {
+		if err := <-errs; !errors.Is(err, syscall.EIO) || !errors.Is(err, wal.ErrFailed) {
+			t.Errorf("a synced Put waiting for the failed sync: %v, want wal.ErrFailed wrapping EIO", err)
+		}
+	}
+	if n := d.failures(); n != 1 {
+		t.Fatalf("%d syncs failed, want the one all waiters shared", n)
+	}
+	// Every write fails from now on, synced or not.
+	if err := put(recID{run, 9, 0}, 100); !errors.Is(err, wal.ErrFailed) {
+		t.Errorf("synced Put after the failure: %v, want wal.ErrFailed", err)
+	}
+	if err := db.Put([]byte("nosync"), []byte("v"), storage.NoSync); !errors.Is(err, wal.ErrFailed) {
+		t.Errorf("Put after the failure: %v, want wal.ErrFailed", err)
+	}
+	if err := db.Delete([]byte(kvKey(recID{run, 0, 0}, 0)), storage.Synced); !errors.Is(err, wal.ErrFailed) {
+		t.Errorf("Delete after the failure: %v, want wal.ErrFailed", err)
+	}
+	var b storage.Batch
+	b.Put([]byte("batch"), []byte("v"))
+	if err := db.Apply(&b, storage.Synced); !errors.Is(err, wal.ErrFailed) {
+		t.Errorf("Apply after the failure: %v, want wal.ErrFailed", err)
+	}
+	if err := db.Sync(); !errors.Is(err, wal.ErrFailed) {
+		t.Errorf("Sync after the failure: %v, want wal.ErrFailed", err)
+	}
+	if err := db.Close(); !errors.Is(err, wal.ErrFailed) {
+		t.Errorf("Close after the failure: %v, want wal.ErrFailed", err)
+	}
+	if d.staleCount() == 0 {
+		t.Fatal("no page of the failed write is left that the cache shows and the disk lacks: the reopen below would prove nothing")
+	}
+
+	db, err = logkv.Open(store, o)
+	if err != nil {
+		t.Fatalf("reopen after the failure: %v", err)
+	}
+	rep := db.Report()
+	t.Logf("reopen: index loaded %v (%v), %d entries replayed; %v", rep.IndexLoaded, rep.IndexError, rep.Replayed, rep.Log)
+	served := storeContents(t, db, "the reopened store")
+	for k, v := range acked {
+		if !bytes.Equal(served[k], v) {
+			t.Errorf("acknowledged key %s: %d bytes served after the reopen, want %d", k, len(served[k]), len(v))
+		}
+	}
+	img := filepath.Join(durableDir(t), "disk")
+	if err := d.image(store, img); err != nil {
+		t.Fatal(err)
+	}
+	ondisk, err := logkv.Open(img, o)
+	if err != nil {
+		t.Fatalf("the store on disk after the reopen does not open: %v", err)
+	}
+	disk := storeContents(t, ondisk, "the store on disk")
+	if err := ondisk.Close(); err != nil {
+		t.Error(err)
+	}
+	for k, v := range served {
+		if !bytes.Equal(disk[k], v) {
+			t.Errorf("the reopened store serves key %s (%d bytes), the disk holds %d bytes of it", k, len(v), len(disk[k]))
+		}
+	}
+	for k, v := range acked {
+		if !bytes.Equal(disk[k], v) {
+			t.Errorf("acknowledged key %s: %d bytes on disk, want %d", k, len(disk[k]), len(v))
+		}
+	}
+	t.Logf("the reopened store serves %d keys, the disk holds %d", len(served), len(disk))
+	// And it takes writes again.
+	if err := put(recID{run, 10, 0}, 100); err != nil {
+		t.Errorf("synced Put after the reopen: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Errorf("close after the reopen: %v", err)
+	}
+}
+
+// storeContents reads every key of db and checks that each value is the
+// one written to its key.
+func storeContents(t *testing.T, db *logkv.DB, what string) map[string][]byte {
+	t.Helper()
+	it, err := db.NewIter(nil)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	out := map[string][]byte{}
+	for k, v := range storage.All(it) {
+		id, _, ok := parseKVKey(string(k))
+		if got, vok := parsePayload(v); !ok || !vok || got != id {
+			t.Errorf("%s: key %q holds %d bytes never written to it", what, k, len(v))
+		}
+		out[string(k)] = bytes.Clone(v)
+	}
+	if err := it.Close(); err != nil {
+		t.Errorf("%s: iterating: %v", what, err)
+	}
+	return out
+}
