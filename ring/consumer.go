@@ -74,6 +74,13 @@ type ConsumerOptions struct {
 	// (the wal's checkpoint): the producer lock makes any other attachment
 	// stale, so the producer takes it over.
 	ProducerOwned bool
+	// At, with ProducerOwned, puts the consumer at this position (at most
+	// the head), registered or taken over, and drops what its slot says
+	// of lossiness and detachment: the producer keeps where its own
+	// consumer stands in checksummed state of its own (the wal: the
+	// checkpoint in the header), while a slot's position and flags carry
+	// no checksum, so damage there must not decide what the ring retains.
+	At *uint64
 	// FromTail starts a new registration at the oldest byte the ring
 	// still retains instead of at the head.
 	FromTail bool
@@ -160,11 +167,18 @@ func (r *Ring) Consumer(name string, opts *ConsumerOptions) (*Consumer, error) {
 	if opts != nil && opts.ProducerOwned && r.readOnly {
 		return nil, fmt.Errorf("ring: consumer %q of %s: owned by the producer: %w", name, r.name, ErrReadOnly)
 	}
+	takeOver := opts != nil && opts.ProducerOwned
+	if takeOver && opts.At != nil && *opts.At > r.Head() {
+		return nil, fmt.Errorf("ring: consumer %q of %s: position %d past the head %d: %w", name, r.name, *opts.At, r.Head(), ErrRange)
+	}
 	s, found := r.findSlot(name)
 	if found {
-		takeOver := opts != nil && opts.ProducerOwned
 		if o, busy := s.ownedElsewhere(r.token); !takeOver && (busy || o == r.token) {
 			return nil, fmt.Errorf("ring: consumer %q of %s: attached by process %d: %w", name, r.name, tokenPID(o), ErrConsumerBusy)
+		}
+		if takeOver && opts.At != nil {
+			s.flags().Store(0)
+			s.pos().Store(*opts.At)
 		}
 		if opts != nil {
 			if lossy := s.flags().Load()&flagLossy != 0; lossy != opts.Lossy {
@@ -181,6 +195,9 @@ func (r *Ring) Consumer(name string, opts *ConsumerOptions) (*Consumer, error) {
 		start := r.Head()
 		if opts != nil && opts.FromTail {
 			start = r.retainedFromLocked(start)
+		}
+		if takeOver && opts.At != nil {
+			start = *opts.At
 		}
 		if s, err = r.registerLocked(name, start, opts); err != nil {
 			return nil, err

@@ -486,8 +486,10 @@ func (l *Log) recover() error {
 	if err := l.r.SetHead(end); err != nil {
 		return fmt.Errorf("wal: open %s: %w", l.name, err)
 	}
-	// The checkpoint consumer retains the log from the checkpoint on.
-	cp, err := l.r.Consumer(checkpointName, &ring.ConsumerOptions{ProducerOwned: true})
+	// The checkpoint consumer retains the log from the checkpoint on
+	// (where the header says, whatever its slot says).
+	at := m.checkpoint
+	cp, err := l.r.Consumer(checkpointName, &ring.ConsumerOptions{ProducerOwned: true, At: &at})
 	if err != nil {
 		return fmt.Errorf("wal: open %s: %w", l.name, err)
 	}

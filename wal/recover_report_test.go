@@ -202,3 +202,69 @@ func TestSalvagedBrokenBatchReopens(t *testing.T) {
 		}
 	})
 }
+
+// The checkpoint's consumer slot (ring package) carries no checksum on its
+// position and flags. Damage there must not decide what the log retains:
+// recovery puts the consumer at the checkpoint the header records, so the
+// log opens, reads from its checkpoint and keeps retaining it.
+func TestCheckpointSlotDamage(t *testing.T) {
+	const (
+		slotsOff = 12288
+		slotSize = 128
+	)
+	for _, c := range []struct {
+		name      string
+		off, mask int // byte of the slot, bits flipped
+	}{
+		{"position bit 3", 8, 1 << 3},
+		{"position bit 9", 9, 1 << 1},
+		{"position bit 40", 13, 1},
+		{"lossy", 4, 1},
+		{"detached", 4, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l, path := createLog(t, pager.Copy, Options{Capacity: 64 << 10})
+			var pos []uint64
+			for i := range 5 {
+				p, err := l.AppendSync(context.Background(), rec(i, 100))
+				if err != nil {
+					t.Fatal(err)
+				}
+				pos = append(pos, p)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			img, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for i := 0; slotsOff+(i+1)*slotSize <= 64<<10; i++ {
+				s := img[slotsOff+i*slotSize:][:slotSize]
+				if s[0] == 2 && int(s[32]) == len(checkpointName) && string(s[33:33+len(checkpointName)]) == checkpointName {
+					s[c.off] ^= byte(c.mask)
+					found = true
+				}
+			}
+			if !found {
+				t.Fatal("no checkpoint slot in the file")
+			}
+			if err := os.WriteFile(path, img, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for _, mode := range []RecoveryMode{RecoverDefault, RecoverStrict} {
+				l, err := Open(path, &Options{Backend: pager.Copy, Recovery: mode})
+				if err != nil {
+					t.Fatalf("%v: %v", mode, err)
+				}
+				got, _ := readAll(t, l)
+				cp, detached := l.cp.Position(), l.cp.Detached()
+				l.Close()
+				if !slices.Equal(got, pos) || cp != 0 || detached {
+					t.Fatalf("%v: read %v of %v; checkpoint consumer at %d (detached %v)", mode, got, pos, cp, detached)
+				}
+			}
+		})
+	}
+}
