@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ringlog/ringlog/internal/atomicmem"
@@ -60,7 +61,10 @@ type Options struct {
 	Backend pager.Backend
 	// ReadOnly opens the ring to consume it from another process: the data
 	// area is mapped read-only and no producer lock is taken. Consumers
-	// and pins still write their own slots, so the file must be writable.
+	// and pins still write their own slots, so the file should be
+	// writable. One that is not (a read-only mount, its mode) is read as
+	// the disk holds it: up to the header's head, with consumers and pins
+	// private to the handle (Consumer.Sync fails with pager.ErrReadOnly).
 	ReadOnly bool
 	// HeadUnknown says the layer above finds where the data really ends
 	// (the header's head is only what the last Sync recorded) and calls
@@ -81,6 +85,8 @@ type Options struct {
 	// longest span one slice can hold.
 	Layout      Layout
 	SegmentSize int64
+
+	fileReadOnly bool // Open could open the file for reading only
 }
 
 // Producer states (Ring.prod). A producer call claims the state, so Close
@@ -274,6 +280,10 @@ func headerOffset(seq uint64) int64 {
 func Open(path string, opts *Options) (*Ring, error) {
 	o := optionsOf(opts)
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil && o.ReadOnly && (errors.Is(err, syscall.EROFS) || errors.Is(err, os.ErrPermission)) {
+		f, err = os.OpenFile(path, os.O_RDONLY, 0)
+		o.fileReadOnly = true
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ring: open %s: %w", path, err)
 	}
@@ -403,11 +413,24 @@ func readHeader(f *os.File) (*header, OpenInfo, error) {
 
 // mapViews maps the header region and the data area (twice).
 func (r *Ring) mapViews(o Options) error {
-	C := int(r.capacity)
 	var err error
 	// The control region must be shared memory so other processes see the
 	// live words and slots: mapped whenever the platform can.
 	ctlBackend := pager.Mmap
+	if o.fileReadOnly {
+		// What this handle writes there can reach neither the file nor
+		// another process: private memory, and no live words (zero: no
+		// producer, so the head is the header's).
+		if r.ctl, err = pager.New(r.f, dataOff, &pager.Options{Backend: pager.Copy, ReadOnly: true}); err != nil {
+			return fmt.Errorf("ring: open %s: %w", r.name, err)
+		}
+		if err := r.ctl.Map(0, 0, dataOff); err != nil {
+			return fmt.Errorf("ring: open %s: %w", r.name, err)
+		}
+		r.ctlMem, _ = r.ctl.Bytes(0, dataOff)
+		r.liveMem = make([]byte, max(liveFileSize, pager.PageSize))
+		return r.mapData(o)
+	}
 	if err := pager.Available(pager.Mmap); err != nil {
 		if o.ReadOnly {
 			return fmt.Errorf("ring: open %s: consuming from another process needs the header region in shared memory, which this platform or build cannot map (%v): %w", r.name, err, ErrUnsupported)
@@ -441,6 +464,13 @@ func (r *Ring) mapViews(o Options) error {
 		return fmt.Errorf("ring: open %s: %w", r.name, err)
 	}
 	r.liveMem, _ = r.live.Bytes(0, liveSize)
+	return r.mapData(o)
+}
+
+// mapData maps the data area (twice, bounded) or its segments (growing).
+func (r *Ring) mapData(o Options) error {
+	C := int(r.capacity)
+	var err error
 	view := C + int(r.span)
 	if r.data, err = pager.New(r.f, view, &pager.Options{Backend: o.Backend, ReadOnly: o.ReadOnly}); err != nil {
 		return fmt.Errorf("ring: open %s: %w", r.name, err)
@@ -785,7 +815,11 @@ func (r *Ring) Close() error {
 		err = e
 	}
 	r.mu.Unlock()
-	for _, c := range []interface{ Close() error }{r.data, r.ctl, r.live, r.liveFile, r.f} {
+	closers := []interface{ Close() error }{r.data, r.ctl}
+	if r.live != nil { // not on a file opened read-only
+		closers = append(closers, r.live, r.liveFile)
+	}
+	for _, c := range append(closers, r.f) {
 		if e := c.Close(); err == nil {
 			err = e
 		}
