@@ -792,3 +792,128 @@ func storeContents(t *testing.T, db *logkv.DB, what string) map[string][]byte {
 	}
 	return out
 }
+
+// roMount bind-mounts src read-only on dst until the test ends, or skips
+// the test with the reason it cannot.
+func roMount(t *testing.T, src, dst string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("a read-only bind mount needs root (and root ignores file modes, so a chmod is no substitute)")
+	}
+	if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+		t.Skipf("bind mount %s on %s: %v", src, dst, err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dst, 0); err != nil {
+			t.Errorf("unmount %s: %v", dst, err)
+			unix.Unmount(dst, unix.MNT_DETACH)
+		}
+	})
+	if err := unix.Mount(src, dst, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+		t.Skipf("remount %s read-only: %v", dst, err)
+	}
+	if f, err := os.Create(filepath.Join(dst, "probe")); err == nil {
+		f.Close()
+		t.Skipf("%s takes writes after a read-only remount", dst)
+	} else if !errors.Is(err, syscall.EROFS) {
+		t.Skipf("probing the read-only mount %s: %v", dst, err)
+	}
+}
+
+// TestReadOnlyMount: a log and a store on a read-only mount. Opening them
+// for writing (or creating one) fails with an error that names the file;
+// the log opened ReadOnly returns every record and refuses writes.
+func TestReadOnlyMount(t *testing.T) {
+	src, dst := durableDir(t), durableDir(t)
+	const run, n = 0x40, 200
+	ctx := context.Background()
+	for _, layout := range []wal.Layout{wal.Bounded, wal.Growing} {
+		o := &wal.Options{Layout: layout, Capacity: 1 << 20, SegmentSize: 1 << 16}
+		l, err := wal.Create(filepath.Join(src, fmt.Sprintf("%d.wal", layout)), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range n {
+			if _, err := l.Append(ctx, payload(recID{run, int(layout), k}, minPayload+k*11)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := logkv.Open(filepath.Join(src, "store"), &logkv.Options{SegmentSize: 1 << 16, Capacity: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range n {
+		id := recID{run, 9, k}
+		if err := db.Put([]byte(kvKey(id, 0)), payload(id, minPayload+k), storage.NoSync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	roMount(t, src, dst)
+
+	for _, layout := range []wal.Layout{wal.Bounded, wal.Growing} {
+		path := filepath.Join(dst, fmt.Sprintf("%d.wal", layout))
+		if _, err := wal.Open(path, nil); !errors.Is(err, syscall.EROFS) || !strings.Contains(err.Error(), path) {
+			t.Errorf("opening %s for writing on a read-only mount: %v, want EROFS naming the file", path, err)
+		}
+		for _, b := range backends() {
+			bk, _ := pager.ParseBackend(b)
+			if bk == pager.Remap {
+				continue // maps writable files only
+			}
+			l, err := wal.Open(path, &wal.Options{ReadOnly: true, Backend: bk})
+			if err != nil {
+				t.Errorf("opening %s read-only (%s) on a read-only mount: %v", path, b, err)
+				continue
+			}
+			found, bad := readAll(l)
+			for _, x := range bad {
+				t.Errorf("%s read-only (%s): %s", path, b, x)
+			}
+			for k := range n {
+				if _, ok := found[recID{run, int(layout), k}]; !ok {
+					t.Errorf("%s read-only (%s): record %d of %d is missing", path, b, k, n)
+				}
+			}
+			if _, err := l.Append(ctx, payload(recID{run, 99, 0}, minPayload)); !errors.Is(err, wal.ErrReadOnly) {
+				t.Errorf("%s read-only (%s): Append: %v, want wal.ErrReadOnly", path, b, err)
+			}
+			if err := l.Close(); err != nil {
+				t.Errorf("%s read-only (%s): close: %v", path, b, err)
+			}
+		}
+	}
+	path := filepath.Join(dst, "new.wal")
+	if _, err := wal.Create(path, nil); !errors.Is(err, syscall.EROFS) || !strings.Contains(err.Error(), path) {
+		t.Errorf("creating %s on a read-only mount: %v, want EROFS naming the file", path, err)
+	}
+	// The store has no read-only mode: it must refuse to open, cleanly.
+	store := filepath.Join(dst, "store")
+	if _, err := logkv.Open(store, nil); !errors.Is(err, syscall.EROFS) || !strings.Contains(err.Error(), store) {
+		t.Errorf("opening the store %s on a read-only mount: %v, want EROFS naming it", store, err)
+	}
+	// Its log can be read as a log.
+	l, err := wal.Open(filepath.Join(store, logkv.LogName), &wal.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("opening the store's log read-only on a read-only mount: %v", err)
+	}
+	defer l.Close()
+	rd, err := l.NewReader(l.Checkpoint(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	records := 0
+	for range rd.All() {
+		records++
+	}
+	if err := rd.Err(); err != nil || records == 0 {
+		t.Errorf("reading the store's log on a read-only mount: %d records, %v", records, err)
+	}
+}
