@@ -671,6 +671,9 @@ func (r *Ring) syncDataLocked() (uint64, error) {
 	if err := r.ctl.WriteBack(slotsOff, dataOff-slotsOff); err != nil {
 		return 0, r.failLocked(err)
 	}
+	if err := r.checkSizeLocked("sync"); err != nil {
+		return 0, r.failLocked(err)
+	}
 	if err := r.data.Sync(); err != nil {
 		return 0, r.failLocked(err)
 	}
@@ -679,6 +682,27 @@ func (r *Ring) syncDataLocked() (uint64, error) {
 	r.wakeOthers()
 	r.wakeLocal()
 	return head, nil
+}
+
+// checkSizeLocked fails if the file is shorter than the ring's layout:
+// another process truncated it, so bytes a sync made durable are gone and
+// a sync now would promise what the file does not hold. A write after the
+// truncation extends the file again (over a hole), so the size tells only
+// until a write reaches the old end; syncs and the growth of the growing
+// layout check it (an fstat each).
+func (r *Ring) checkSizeLocked(what string) error {
+	st, err := r.f.Stat()
+	if err != nil {
+		return fmt.Errorf("ring: %s %s: %w", what, r.name, err)
+	}
+	want := int64(dataOff) + int64(r.capacity)
+	if r.seg != nil {
+		want = r.segHeaderOff(int(r.seg.nseg.Load()))
+	}
+	if st.Size() < want {
+		return fmt.Errorf("ring: %s %s: the file has %d bytes but its layout ends at offset %d (truncated by another process?): %w", what, r.name, st.Size(), want, pager.ErrTruncated)
+	}
+	return nil
 }
 
 func (r *Ring) failLocked(err error) error {

@@ -304,6 +304,9 @@ func (r *Ring) growLocked() (int, error) {
 	if j >= len(s.segBase) {
 		return -1, fmt.Errorf("ring: %s: all %d segments in use: %w", r.name, j, ErrFull)
 	}
+	if err := r.checkSizeLocked("grow"); err != nil {
+		return -1, err
+	}
 	off := r.segHeaderOff(j)
 	n := segHeaderSize + int64(s.size)
 	if err := osfile.Preallocate(r.f, off+n); err != nil {
