@@ -40,18 +40,22 @@ import (
 //     naming the file on a mapped backend, and holds the record's bytes on
 //     copy;
 //   - a new Reader from the checkpoint does the same as the held one;
-//     Append, AppendSync and Sync return whatever they return (noted in
-//     the log: the writer does not look at the file's size); a second
-//     handle, writable (ErrLocked) or read-only, fails or reads with an
-//     error;
+//     a second handle, writable (ErrLocked) or read-only, fails or reads
+//     with an error;
+//   - Append, AppendSync and Sync fail with an error naming the file (the
+//     ring checks the file's size before each sync), unless a write
+//     extended the file to its full size again, which hides the
+//     truncation: then the next Open must report it;
 //   - a second child holds a Reader's slice of a record past the cut in a
 //     read-only handle of its own (mapped backends): read inside
 //     pager.Guard it must fail with a FaultError naming the file; read
 //     without it, the child must die of SIGBUS, as the pager documents.
 //
 // After Close, reopening in the default mode must fail with an error that
-// names the file (the records the sync markers prove durable are gone),
-// or report a cut. Reopening point-in-time (after restoring the file's
+// names the file and offset (the records the sync markers prove durable
+// are gone), or report a cut, or the writer must have reported the
+// truncation already (a writer that failed writes no header at Close, so
+// the file may no longer prove how far it was durable). Reopening point-in-time (after restoring the file's
 // size if the layout refuses a short file, as an operator would) must
 // recover every record acknowledged before the truncation that lies
 // wholly before the cut, intact and in order, and take appends again.
@@ -60,8 +64,10 @@ import (
 // the cut; lost, those missing after the point-in-time reopen; corrupt,
 // wrong bytes from any read (readers, the Bytes slice, the reopened log);
 // undetected, a truncation a call should have reported and did not (a
-// reader or guarded read that returns no error, a reopen that opens
-// without a cut, a child that read a vanished page without dying).
+// reader or guarded read that returns no error, an error that does not
+// name the file, neither the writer nor the reopen reporting it, a
+// point-in-time report that ends before the proven durable end without a
+// cut, a child that read a vanished page without dying).
 
 func init() {
 	childJobs["truncate-file"] = func(spec []byte) error {
@@ -109,7 +115,7 @@ func runTruncate(ctx context.Context, c *Config, dir string, trials int, r *Resu
 	var st truncStats
 	defer func() {
 		if st.silent > 0 {
-			c.logf("truncate: in %d of %d logs the writer's Append, AppendSync and Sync after the truncation returned no error (the writer does not check the file's size; the next Open reports the damage)", st.silent, st.logs)
+			c.logf("truncate: in %d of %d logs the writer's Append, AppendSync and Sync after the truncation returned no error (a write that extended the file to its full size again hid the truncation; the next Open reports it)", st.silent, st.logs)
 		}
 	}()
 	for t := 0; t < trials && ctx.Err() == nil; t++ {
@@ -355,9 +361,23 @@ func truncTrial(ctx context.Context, c *Config, dir string, lc logConfig, rng *r
 	release()
 
 	// The writer's calls and a second handle.
-	_, aerr := l.Append(ctx, payload(recID{run, 1, 0}, minPayload))
-	_, serr := l.AppendSync(ctx, payload(recID{run, 1, 1}, minPayload))
-	if aerr == nil && serr == nil && l.Sync(ctx) == nil {
+	// The writer reports the truncation if one of them fails naming the
+	// file (the ring checks the file's size before each sync and growth).
+	writerSaw := ""
+	for i, call := range []func() error{
+		func() error { _, err := l.Append(ctx, payload(recID{run, 1, 0}, minPayload)); return err },
+		func() error { _, err := l.AppendSync(ctx, payload(recID{run, 1, 1}, minPayload)); return err },
+		func() error { return l.Sync(ctx) },
+	} {
+		if err := call(); err != nil && writerSaw == "" {
+			writerSaw = fmt.Sprintf("%s: %v", []string{"Append", "AppendSync", "Sync"}[i], err)
+			if !strings.Contains(err.Error(), path) {
+				r.Undetected++
+				r.fail("%s: the writer's %s", what, writerSaw)
+			}
+		}
+	}
+	if writerSaw == "" {
 		st.silent++
 	}
 	st.logs++
@@ -401,12 +421,14 @@ func truncTrial(ctx context.Context, c *Config, dir string, lc logConfig, rng *r
 		}
 	}
 	closed = true
-	if err := l.Close(); err != nil {
-		c.logf("%s: close: %v", what, err)
-	}
+	l.Close() // fails if the writer failed
 
 	// Reopen: the default mode reports the damage; point-in-time keeps
 	// the records before the cut.
+	// (A writer that failed wrote no header at Close, so the file may no
+	// longer prove how far it was durable: then the default reopen may
+	// take the cut for a torn tail, and the writer's error was the
+	// report.)
 	r.Acked += int64(promised)
 	if l2, err := wal.Open(path, o); err != nil {
 		if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "offset") {
@@ -416,9 +438,9 @@ func truncTrial(ctx context.Context, c *Config, dir string, lc logConfig, rng *r
 	} else {
 		rep := l2.Report()
 		l2.Close()
-		if !rep.Cut() {
+		if !rep.Cut() && writerSaw == "" {
 			r.Undetected++
-			r.fail("%s: the default reopen opened the log and reported no cut: %v", what, rep)
+			r.fail("%s: no writer's call failed and the default reopen opened the log and reported no cut: %v", what, rep)
 		}
 	}
 	pit := *o
@@ -448,15 +470,15 @@ func truncTrial(ctx context.Context, c *Config, dir string, lc logConfig, rng *r
 		for _, b := range bad {
 			r.fail("%s: point-in-time reopen of the short file: %s", what, b)
 		}
-		kept := 0
-		for _, rc := range recs[:promised] {
-			if _, ok := found[rc.id]; ok {
-				kept++
-			}
-		}
-		if (kept < promised || rep.End < rep.Synced) && !rep.Cut() {
+		if rep.End < rep.Synced && !rep.Cut() {
 			r.Undetected++
-			r.fail("%s: point-in-time reopen of the short file kept %d of the %d records before the cut and reported no cut: %v", what, kept, promised, rep)
+			r.fail("%s: point-in-time reopen of the short file ends before where the log was proven durable and reports no cut: %v", what, rep)
+		}
+		for id := range found {
+			if id.run != run || id.w > 1 || (id.w == 0 && id.k >= len(recs)) || (id.w == 1 && id.k > 1) {
+				r.Corrupt++
+				r.fail("%s: point-in-time reopen of the short file: %s was never written", what, id)
+			}
 		}
 	}
 	// Then with the file's size given back, as an operator would: every
@@ -493,9 +515,9 @@ func truncTrial(ctx context.Context, c *Config, dir string, lc logConfig, rng *r
 			r.fail("%s: point-in-time reopen: record %d (file offset %d), acknowledged before the truncation, is missing; %v", what, rc.id.k, rc.off, rep)
 		}
 	}
-	if (len(found) < len(recs) || rep.End < rep.Synced) && !rep.Cut() {
+	if rep.End < rep.Synced && !rep.Cut() {
 		r.Undetected++
-		r.fail("%s: the point-in-time reopen dropped records and reported no cut: %v", what, rep)
+		r.fail("%s: the point-in-time reopen ends before where the log was proven durable and reports no cut: %v", what, rep)
 	}
 	if _, err := l2.AppendSync(ctx, payload(recID{run, 2, 0}, minPayload)); err != nil {
 		r.fail("%s: append after the point-in-time reopen: %v", what, err)
