@@ -522,12 +522,15 @@ func testSyncEIO(t *testing.T, backend string) {
 	const run, before, waiters = 0xe10, 30, 4
 	ctx := context.Background()
 	acked := map[recID]bool{}
+	var batch [][]byte
 	for k := range before {
-		id := recID{run, 0, k}
-		if _, err := l.AppendSync(ctx, payload(id, 32<<10+k*13)); err != nil {
-			t.Fatal(err)
-		}
-		acked[id] = true
+		batch = append(batch, payload(recID{run, 0, k}, 32<<10+k*13))
+	}
+	if _, err := l.AppendBatchSync(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	for k := range before {
+		acked[recID{run, 0, k}] = true
 	}
 
 	// One writer's sync is held while the others stage their records; the
@@ -674,10 +677,13 @@ func testSyncEIOStore(t *testing.T, backend string) {
 	// As in TestSyncEIO, the failed write lies past the first MiB.
 	for k := range before {
 		id := recID{run, 0, k}
-		if err := put(id, 32<<10+k); err != nil {
+		if err := db.Put([]byte(kvKey(id, 0)), payload(id, 32<<10+k), storage.NoSync); err != nil {
 			t.Fatal(err)
 		}
 		acked[kvKey(id, 0)] = payload(id, 32<<10+k)
+	}
+	if err := db.Sync(); err != nil {
+		t.Fatal(err)
 	}
 	held, release := d.holdNext()
 	first := make(chan error, 1)
