@@ -408,11 +408,7 @@ func (l *Log) recover() error {
 		return fmt.Errorf("wal: open %s: %w", l.name, errEpochsSpent)
 	}
 	if mode == RecoverSalvage {
-		cp, err := copyAside(l.name)
-		if err != nil {
-			return err
-		}
-		rep.SalvageCopy = cp
+		rep.SalvageCopy = l.salvageCopy // copied by Open
 	}
 	// The ring header's head was written after a sync (at the last Close
 	// or Open): durable, like what sync markers prove.

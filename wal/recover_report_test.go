@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"slices"
@@ -267,4 +268,38 @@ func TestCheckpointSlotDamage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Salvage copies the file as it was given, before anything in it changes:
+// also before the ring's open repairs a damaged consumer slot.
+func TestSalvageCopyIsTheInput(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b pager.Backend) {
+		l, path := createLog(t, b, Options{Capacity: 64 << 10})
+		for i := range 3 {
+			if _, err := l.AppendSync(context.Background(), rec(i, 100)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		img, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img[12288+32] ^= 1 // the name length of the first slot: a damaged registration
+		if err := os.WriteFile(path, img, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		l, err = Open(path, &Options{Backend: b, Recovery: RecoverSalvage})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep := l.Report()
+		l.Close()
+		cp, err := os.ReadFile(rep.SalvageCopy)
+		if err != nil || !bytes.Equal(cp, img) {
+			t.Fatalf("the salvage copy %s (%v) is not the file salvage was given", rep.SalvageCopy, err)
+		}
+	})
 }

@@ -245,6 +245,8 @@ type Log struct {
 	batchForTest bool
 	syncTimer    *time.Ticker
 	epochLimit   uint32
+	// salvageCopy is where Open copied the file for salvage.
+	salvageCopy string
 }
 
 // Create makes a new log at path. It fails if the file exists.
@@ -302,8 +304,22 @@ func optionsOf(opts *Options) Options {
 // its flusher. Report says what recovery did.
 func Open(path string, opts *Options) (*Log, error) {
 	o := optionsOf(opts)
+	// Salvage copies the file aside as it is, before anything changes it:
+	// the ring's open already repairs consumer slots. If the ring does
+	// not open (another writer has it, or it is unreadable), the file is
+	// left as it was and the copy is dropped.
+	var aside string
+	if o.Recovery == RecoverSalvage && !o.ReadOnly {
+		var err error
+		if aside, err = copyAside(path); err != nil {
+			return nil, err
+		}
+	}
 	r, err := ring.Open(path, &ring.Options{Backend: o.Backend, ReadOnly: o.ReadOnly, HeadUnknown: true})
 	if err != nil {
+		if aside != "" {
+			os.Remove(aside)
+		}
 		if errors.Is(err, ring.ErrLocked) {
 			return nil, fmt.Errorf("wal: open %s: %w", path, ErrLocked)
 		}
@@ -312,7 +328,7 @@ func Open(path string, opts *Options) (*Log, error) {
 		}
 		return nil, fmt.Errorf("wal: open %s: %w", path, err)
 	}
-	l, err := open(r, o)
+	l, err := open(r, o, aside)
 	if err != nil {
 		r.Close()
 		return nil, err
@@ -320,15 +336,16 @@ func Open(path string, opts *Options) (*Log, error) {
 	return l, nil
 }
 
-func open(r *ring.Ring, o Options) (*Log, error) {
+func open(r *ring.Ring, o Options, salvageCopy string) (*Log, error) {
 	l := &Log{
-		r:          r,
-		name:       r.Name(),
-		opts:       o,
-		readOnly:   o.ReadOnly,
-		kick:       make(chan struct{}, 1),
-		done:       make(chan struct{}),
-		epochLimit: ^uint32(0),
+		r:           r,
+		name:        r.Name(),
+		opts:        o,
+		salvageCopy: salvageCopy,
+		readOnly:    o.ReadOnly,
+		kick:        make(chan struct{}, 1),
+		done:        make(chan struct{}),
+		epochLimit:  ^uint32(0),
 	}
 	m, err := decodeMeta(r.UserData(), uint64(r.Span()))
 	if err != nil {
