@@ -312,35 +312,43 @@ func (d *eioDisk) fileSync(f *os.File, sync func() error) error {
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return err
 	}
-	// What the sync covers: the content when it begins (read through
-	// /proc so that a write-only descriptor does not matter).
-	cur, err := os.ReadFile(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+	// The content through /proc, so that a write-only descriptor does
+	// not matter.
+	content := fmt.Sprintf("/proc/self/fd/%d", f.Fd())
+	if fail {
+		// The sync fails, and the pages it was to write are marked
+		// clean: a real sync does that here. They are those that differ
+		// from the disk, which the model keeps as it was.
+		if err := sync(); err != nil {
+			return err
+		}
+		cur, err := os.ReadFile(content)
+		if err != nil {
+			return err
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		old := d.files[st.Ino]
+		if d.stale[st.Ino] == nil {
+			d.stale[st.Ino] = map[int]bool{}
+		}
+		for p := 0; p < max(len(cur), len(old)); p += pageSize {
+			if !bytes.Equal(zeroPadded(cur, p, p+pageSize), zeroPadded(old, p, p+pageSize)) {
+				d.stale[st.Ino][p] = true
+			}
+		}
+		d.failed++
+		return syscall.EIO
+	}
+	// What the sync covers: the content when it begins, but for the
+	// stale pages nothing dirtied since.
+	cur, err := os.ReadFile(content)
 	if err != nil {
 		return err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	old := d.files[st.Ino]
-	stale := d.stale[st.Ino]
-	if stale == nil {
-		stale = map[int]bool{}
-		d.stale[st.Ino] = stale
-	}
-	if fail {
-		// Every page that differs from the disk was to be written by
-		// this sync; it fails, and the pages are marked clean: a real
-		// sync does that here, and the model keeps the disk as it was.
-		for p := 0; p < max(len(cur), len(old)); p += pageSize {
-			if !bytes.Equal(zeroPadded(cur, p, p+pageSize), zeroPadded(old, p, p+pageSize)) {
-				stale[p] = true
-			}
-		}
-		if err := sync(); err != nil {
-			return err
-		}
-		d.failed++
-		return syscall.EIO
-	}
+	old, stale := d.files[st.Ino], d.stale[st.Ino]
 	snap := cur
 	var written []int
 	for p := range stale {
@@ -404,7 +412,9 @@ func (d *eioDisk) image(dir, out string) error {
 	return nil
 }
 
-// pageSize is the unit the page cache writes back.
+// pageSize is the unit the model tracks. The page cache writes back whole
+// folios, which may be larger; cachestat counts every page of a dirty
+// folio as dirty, so the model writes a stale page when the kernel would.
 const pageSize = 4096
 
 // zeroPadded is b[from:to], zero-padded where b is shorter.
@@ -509,7 +519,7 @@ func testSyncEIO(t *testing.T, backend string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &wal.Options{Backend: bk, Capacity: 4 << 20}
+	o := &wal.Options{Backend: bk, Capacity: 2 << 20}
 	l, err := wal.Create(path, o)
 	if err != nil {
 		t.Fatal(err)
@@ -830,7 +840,7 @@ func roMount(t *testing.T, src, dst string) {
 // for writing (or creating one) fails with an error that names the file;
 // the log opened ReadOnly returns every record and refuses writes.
 func TestReadOnlyMount(t *testing.T) {
-	src, dst := durableDir(t), durableDir(t)
+	src, dst := t.TempDir(), t.TempDir()
 	const run, n = 0x40, 200
 	ctx := context.Background()
 	for _, layout := range []wal.Layout{wal.Bounded, wal.Growing} {
