@@ -518,25 +518,16 @@ func (l *Log) recover() error {
 	return nil
 }
 
-// skipRange covers [from, to) with a skip record (salvage).
+// skipRange covers [from, to) with skip records (salvage): as many as it
+// takes for each to be a record the log can read (a payload of at most
+// the maximum record size), each carrying the epoch allowed where it is.
 func (l *Log) skipRange(from, to uint64) error {
-	n := int(to - from)
-	if n < headerSize {
-		return fmt.Errorf("wal: salvage %s: %d damaged bytes at position %d are too few for a skip record", l.name, n, from)
+	if to-from < headerSize {
+		return fmt.Errorf("wal: salvage %s: %d damaged bytes at position %d are too few for a skip record", l.name, to-from, from)
 	}
-	payload, err := l.r.Raw(from+headerSize, n-headerSize)
-	if err != nil {
-		return err
-	}
-	rec := make([]byte, n)
 	l.mu.Lock()
-	epoch := l.mu.meta.epoch
+	epoch, epochStart := l.mu.meta.epoch, l.mu.meta.epochStart
 	l.mu.Unlock()
-	lo := epoch
-	if from < l.mu.meta.epochStart {
-		lo = epoch - 1
-	}
-	putRecord(rec, recordHeader{pos: from, epoch: max(lo, 1), typ: typeSkip}, payload)
 	// Head must cover the range for Overwrite; the scan sets it for real
 	// afterwards.
 	if l.r.Head() < to {
@@ -544,7 +535,31 @@ func (l *Log) skipRange(from, to uint64) error {
 			return err
 		}
 	}
-	return l.r.Overwrite(from, rec)
+	most := uint64(headerSize+l.maxRec) &^ (align - 1)
+	for p := from; p < to; {
+		n := min(to-p, most)
+		if rest := to - p - n; rest > 0 && rest < headerSize {
+			n = to - p - headerSize // room for the last one's header
+		}
+		if n < headerSize {
+			return fmt.Errorf("wal: salvage %s: %d damaged bytes at position %d cannot be covered by skip records of at most %d bytes", l.name, to-from, from, most)
+		}
+		payload, err := l.r.Raw(p+headerSize, int(n)-headerSize)
+		if err != nil {
+			return err
+		}
+		e := epoch
+		if p < epochStart {
+			e = max(epoch-1, 1)
+		}
+		rec := make([]byte, n)
+		putRecord(rec, recordHeader{pos: p, epoch: e, typ: typeSkip}, payload)
+		if err := l.r.Overwrite(p, rec); err != nil {
+			return err
+		}
+		p += n
+	}
+	return nil
 }
 
 // copyAside copies the log file before salvage changes it, under a name

@@ -303,3 +303,52 @@ func TestSalvageCopyIsTheInput(t *testing.T) {
 		}
 	})
 }
+
+// Salvage covers a damaged range longer than the largest record with
+// several skip records, each one a record the log can read: the salvaged
+// log opens again with every record after the damage.
+func TestSalvageLongDamage(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b pager.Backend) {
+		l, path := createLog(t, b, Options{Capacity: 64 << 10, MaxRecordSize: 512})
+		var pos []uint64
+		for i := range 40 {
+			p, err := l.AppendSync(context.Background(), rec(i, 100))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pos = append(pos, p)
+		}
+		from, to := l.FileOffset(pos[5]), l.FileOffset(pos[30])
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteAt(make([]byte, to-from), from) // 25 records, far more than 512 bytes
+		f.Close()
+		l, err = Open(path, &Options{Backend: b, Recovery: RecoverSalvage})
+		if err != nil {
+			t.Fatal(err)
+		}
+		salvaged, _ := readAll(t, l)
+		os.Remove(l.Report().SalvageCopy)
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		want := append(slices.Clone(pos[:5]), pos[30:]...)
+		if !slices.Equal(salvaged, want) {
+			t.Fatalf("salvage kept %v, want %v", salvaged, want)
+		}
+		l, err = Open(path, &Options{Backend: b})
+		if err != nil {
+			t.Fatalf("reopening the salvaged log: %v", err)
+		}
+		got, _ := readAll(t, l)
+		l.Close()
+		if !slices.Equal(got, want) {
+			t.Fatalf("the salvaged log holds %v, want %v", got, want)
+		}
+	})
+}
