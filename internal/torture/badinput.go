@@ -87,6 +87,8 @@ const (
 	biSlotsEnd   = 64 << 10 // the data area starts here
 	biSegUnit    = 64 << 10 // a segment's header unit (growing layout)
 	biSegHdrLen  = 32
+	biSlotsOff   = 12288 // consumer slots
+	biSlotSize   = 128
 )
 
 // Classes of the bytes of a base log's file.
@@ -124,12 +126,18 @@ type biBase struct {
 	cur    int64          // offset of the header copy in use
 	spare  int64
 	segs   []int64 // offsets of the segment header units
+	slots  []int64 // offsets of the registered consumer slots
 	segLen int64   // a segment's size (growing), else 0
 	maxRec int
-	data   int // data records
+	data   int  // data records
+	late   bool // see biBuild
 }
 
 func (b *biBase) String() string { return b.lc.String() }
+
+// biLateReopens is how many times a late base is reopened before its
+// first record.
+const biLateReopens = 8
 
 // biShape picks a small log shape.
 func biShape(rng *rand.Rand) logConfig {
@@ -161,8 +169,14 @@ func biPayload(id recID, size int, compressible bool) []byte {
 	return b[:size]
 }
 
-// biBuild writes a base log in dir and reads back its structure.
-func biBuild(ctx context.Context, rng *rand.Rand, dir string, lc logConfig) (*biBase, error) {
+// biBuild writes a base log in dir and reads back its structure. With
+// late, the log is reopened 8 times before its first record (its records
+// carry epochs from 10 on) and never while it is written; otherwise its
+// epochs stay below 4. Two bases built one late and one not share no
+// epoch, so that bytes of one are foreign to the other: the format tells
+// records of another log only by their position and epoch (see the
+// package doc of wal), and logs with the same history share both.
+func biBuild(ctx context.Context, rng *rand.Rand, dir string, lc logConfig, late bool) (*biBase, error) {
 	path := filepath.Join(dir, "base.wal")
 	os.Remove(path)
 	os.Remove(path + ".live")
@@ -172,9 +186,21 @@ func biBuild(ctx context.Context, rng *rand.Rand, dir string, lc logConfig) (*bi
 	if err != nil {
 		return nil, err
 	}
+	o.Full = wal.FullError // a full log fails the build rather than wait
 	l, err := wal.Create(path, o)
 	if err != nil {
 		return nil, fmt.Errorf("create %s (%v): %w", path, lc, err)
+	}
+	for range biLateReopens {
+		if !late {
+			break
+		}
+		if err := l.Close(); err != nil {
+			return nil, err
+		}
+		if l, err = wal.Open(path, o); err != nil {
+			return nil, fmt.Errorf("reopen %s (%v): %w", path, lc, err)
+		}
 	}
 	var (
 		run     = rng.Uint64()
@@ -201,6 +227,9 @@ func biBuild(ctx context.Context, rng *rand.Rand, dir string, lc logConfig) (*bi
 	}
 	// appendSome appends records until about n bytes are written.
 	appendSome := func(n int64) error {
+		if n <= 0 {
+			return nil
+		}
 		for target := l.Written() + uint64(n); l.Written() < target; {
 			at := len(written)
 			var pos uint64
@@ -251,7 +280,7 @@ func biBuild(ctx context.Context, rng *rand.Rand, dir string, lc logConfig) (*bi
 	if err := appendSome(lc.Capacity * int64(3+rng.IntN(4)) / 16); err != nil {
 		return fail(err)
 	}
-	if rng.IntN(2) == 0 {
+	if !late && rng.IntN(2) == 0 {
 		// Reopen: a new epoch starts.
 		if err := l.Close(); err != nil {
 			return nil, err
@@ -269,11 +298,15 @@ func biBuild(ctx context.Context, rng *rand.Rand, dir string, lc logConfig) (*bi
 			return fail(fmt.Errorf("truncate %s (%v) at %d: %w", path, lc, starts[i], err))
 		}
 		keepFrom = first[i]
-		if err := appendSome(lc.Capacity * int64(4+rng.IntN(6)) / 16); err != nil {
+		// Within the space the log has left (the growing layout loses
+		// up to a segment to where the checkpoint sits), with room for
+		// the last record, its batch and their markers.
+		room := lc.Capacity - int64(l.Written()-l.Checkpoint()) - lc.SegmentSize - 6*int64(maxSize+64)
+		if err := appendSome(min(lc.Capacity*int64(4+rng.IntN(6))/16, room)); err != nil {
 			return fail(err)
 		}
 	}
-	b := &biBase{lc: lc, byPos: map[uint64]int{}, maxRec: l.MaxRecordSize()}
+	b := &biBase{lc: lc, late: late, byPos: map[uint64]int{}, maxRec: l.MaxRecordSize()}
 	if lc.Growing {
 		b.segLen = lc.SegmentSize
 	}
@@ -371,6 +404,11 @@ func (b *biBase) classify() {
 	fill(b.cur, b.cur+biHeaderCopy, biHdrCur)
 	fill(b.spare, b.spare+biHeaderCopy, biHdrSpare)
 	fill(2*biHeaderCopy, biSlotsEnd, biCtl)
+	for off := int64(biSlotsOff); off+biSlotSize <= biSlotsEnd; off += biSlotSize {
+		if binary.LittleEndian.Uint32(b.image[off:]) == 2 { // registered
+			b.slots = append(b.slots, off)
+		}
+	}
 	if b.segLen > 0 {
 		for off := int64(biSlotsEnd); off+biSegUnit+b.segLen <= int64(n); off += biSegUnit + b.segLen {
 			b.segs = append(b.segs, off)
@@ -444,6 +482,10 @@ var biModes = []wal.RecoveryMode{wal.RecoverDefault, wal.RecoverStrict, wal.Reco
 // key-value store and undamaged logs.
 var biSchedule = []string{"flip", "flip", "flip", "elsewhere", "file", "flip", "elsewhere", "file", "rest", "file"}
 
+// biSubKinds is how many variants of each kind the trials of that kind
+// rotate through.
+var biSubKinds = map[string]int{"clean": 1, "flip": 2, "elsewhere": 4, "file": 12}
+
 // biTrialsPerBase is how many trials damage one base log.
 const biTrialsPerBase = 20
 
@@ -459,13 +501,16 @@ func runBadinput(ctx context.Context, c *Config, dir string, trials int, r *Resu
 			if s.base != nil && s.rng.IntN(2) == 0 {
 				lc = s.base.lc // the same shape again: regions of one fit the other
 			}
-			b, err := biBuild(ctx, s.rng, dir, lc)
+			// Late and early logs alternate: the base and the other log
+			// share no epoch.
+			late := s.base != nil && !s.base.late
+			b, err := biBuild(ctx, s.rng, dir, lc, late)
 			if err != nil {
 				return err
 			}
 			s.other, s.base = s.base, b
 			if s.other == nil {
-				if s.other, err = biBuild(ctx, s.rng, dir, lc); err != nil {
+				if s.other, err = biBuild(ctx, s.rng, dir, lc, !late); err != nil {
 					return err
 				}
 			}
@@ -484,7 +529,9 @@ func runBadinput(ctx context.Context, c *Config, dir string, trials int, r *Resu
 				return err
 			}
 		} else {
-			s.check(s.base, s.damage(kind, n), biModes[n%len(biModes)])
+			// Each kind of damage (each sub-kind) meets every mode in turn.
+			m := (n + n/biSubKinds[kind]) % len(biModes)
+			s.check(s.base, s.damage(kind, n), biModes[m])
 		}
 		c.progress("badinput", t+1, trials)
 	}
@@ -527,13 +574,18 @@ func (s *biRun) damage(kind string, n int) *biDamage {
 		d.category, d.exact = biRecord, true
 	case "elsewhere":
 		classes := []byte{biUnused, biPad, biHdrSpare, biCtl}
-		c := classes[n%len(classes)]
+		c := classes[n%biSubKinds["elsewhere"]]
 		off := int64(-1)
 		for range 4096 {
 			if o := rng.Int64N(int64(len(img))); b.class[o] == c {
 				off = o
 				break
 			}
+		}
+		if c == biCtl && len(b.slots) > 0 && n/4%2 == 0 {
+			// A registered slot (the log's checkpoint): its state,
+			// flags, position, name and name checksum.
+			off = b.slots[rng.IntN(len(b.slots))] + []int64{0, 4, 8, 9, 10, 11, 12, 13, 14, 15, 32, 33, 34, 96}[rng.IntN(14)]
 		}
 		if off < 0 {
 			for o := range b.class {
@@ -551,10 +603,16 @@ func (s *biRun) damage(kind string, n int) *biDamage {
 		s.fileDamage(d, n)
 	}
 	if d.category == biRecord || d.category == biElsewhere {
-		// What the damage touched decides, whatever was meant.
-		if dmg, _ := b.damaged(d.img); len(dmg) > 0 {
+		// What the damage touched decides, whatever was meant: a
+		// segment header (a zeroed file tail in the growing layout
+		// crosses them) makes the records of its segment unreachable,
+		// which no mode can skip over.
+		switch dmg, meta := b.damaged(d.img); {
+		case meta:
+			d.category, d.exact = biMeta, false
+		case len(dmg) > 0:
 			d.category = biRecord
-		} else if d.category == biRecord {
+		default:
 			d.category, d.exact = biElsewhere, false
 		}
 	}
@@ -567,7 +625,7 @@ func (s *biRun) fileDamage(d *biDamage, n int) {
 	img := d.img
 	recAt := func() (*biRec, int) { i := rng.IntN(len(b.recs)); return &b.recs[i], i }
 	d.category = biRecord
-	switch n % 12 {
+	switch n % biSubKinds["file"] {
 	case 0: // a flip in a record's header and one in another's payload
 		r1, i1 := recAt()
 		r2, i2 := recAt()
@@ -915,9 +973,11 @@ func (s *biRun) check(b *biBase, d *biDamage, mode wal.RecoveryMode) {
 		}
 	case biMeta:
 		if out.err != nil {
-			if !named(wal.IsCorruption(out.err)) {
+			// Not every inconsistency of the metadata has one offset
+			// (segments that do not fit the capacity): the file, at least.
+			if !named(false) {
 				r.Corrupt++
-				s.failf("%s: the error does not name the file (and offset): %v", tag, out.err)
+				s.failf("%s: the error does not name the file: %v", tag, out.err)
 			}
 			break
 		}
