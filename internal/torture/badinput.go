@@ -22,24 +22,29 @@ import (
 
 // The badinput suite. It writes small logs (random backend, bounded or
 // growing layout, 64-512 KiB; single records, batches, compressed records,
-// a truncation of the front and a reopen so that the ring wraps and two
-// epochs meet), closes them cleanly, and then, trial after trial, damages a
-// copy of one log's file in one way, opens it in one recovery mode and reads
-// everything. Kinds of damage, in rotation:
+// sync markers; most get their front truncated and are written on until
+// the ring wraps or, growing, a freed segment is reused; some are reopened
+// midway so that two epochs meet), closes them cleanly, and then, trial
+// after trial, damages a copy of one log's file in one way, opens it in
+// one recovery mode and reads everything. Kinds of damage, in rotation,
+// each kind (and each variant of it) meeting every mode in turn:
 //
 //   - flip: one bit inside a record of the log (its 24-byte header or its
 //     payload, sync markers included). Trial by trial the flipped bit walks
 //     through every bit of the header and across the payload.
 //   - elsewhere: one bit outside the records: padding after a record, the
-//     spare ring header copy, the reserved page, the consumer slots, unused
-//     or truncated space of the data area, the unused part of a segment's
-//     header unit.
+//     spare ring header copy, the reserved page, the consumer slots (the
+//     state, flags, position and name of the log's checkpoint consumer
+//     among them), unused or truncated space of the data area, the unused
+//     part of a segment's header unit.
 //   - file: hand-made damage: flips in a record header and in another
 //     record's payload; a record length of 2^32-1 or another huge one; a
-//     zeroed tail; a garbage tail; a region or a segment copied from
-//     another log; the file cut inside the ring header or inside a record
-//     header; the ring header copies swapped; the ring header of another
-//     log; a flip in the current ring header copy or in a segment header.
+//     zeroed tail and a garbage tail (of the log, or of the file); a record
+//     copied over another; a region or a segment copied from another log;
+//     the file cut inside the ring header or inside a record header; the
+//     ring header copies swapped; the ring header (or its current copy) of
+//     another log; a flip in the current ring header copy or in a segment
+//     header.
 //   - clean: no damage; every mode opens the log without complaint.
 //   - kv: a key-value store (storage/logkv): a flip in an entry, or in the
 //     index checkpoint.
@@ -52,15 +57,23 @@ import (
 //   - point-in-time opens it cut before the first damaged record (before
 //     its batch), reports the cut, and keeps every record before it;
 //   - salvage copies the file aside first (the copy must equal the damaged
-//     input), skips the damaged records, reports them, and keeps every
-//     intact record after them.
+//     input), covers the damaged records with skip records, reports them,
+//     and keeps every intact record around them; damage with no intact
+//     record after it is cut off instead, before its batch. The salvaged
+//     log must then open in the default mode with the same records.
 //
 // Damage outside the records may go unnoticed, but every record must come
 // back intact in every mode. Damage to the file's metadata (a header from
-// another log, a cut file, a broken segment header) may end in an error,
-// which must name the file (and the offset, for a corruption error), or in
-// a log that reports what it dropped; a log that opens without a word must
-// hold every record.
+// another log, a cut file, a broken segment header: records no mode can
+// reach) may end in an error, which must name the file, or in a log that
+// reports what it dropped; a log that opens without a word must hold every
+// record.
+//
+// Another log's bytes are foreign to a log only by the positions and
+// epochs its records name (see the wal package doc): two logs with the
+// same history share both, and a record of one at the same position is a
+// valid record of the other. So the other log a trial takes bytes from is
+// built with epochs the damaged one never had (biBuild).
 //
 // In every trial: no panic (recovered, counted corrupt), no record returned
 // that was not written at its position with these bytes (corrupt), and at
@@ -277,7 +290,7 @@ func biBuild(ctx context.Context, rng *rand.Rand, dir string, lc logConfig, late
 		l.Close()
 		return nil, err
 	}
-	if err := appendSome(lc.Capacity * int64(3+rng.IntN(4)) / 16); err != nil {
+	if err := appendSome(lc.Capacity * int64(5+rng.IntN(4)) / 16); err != nil {
 		return fail(err)
 	}
 	if !late && rng.IntN(2) == 0 {
@@ -293,7 +306,7 @@ func biBuild(ctx context.Context, rng *rand.Rand, dir string, lc logConfig, late
 	if rng.IntN(3) != 0 && len(starts) > 2 {
 		// Truncate the front, then write on so that the ring wraps (or,
 		// growing, a freed segment is reused).
-		i := 1 + rng.IntN(len(starts)-1)
+		i := len(starts)/2 + rng.IntN(len(starts)-len(starts)/2)
 		if err := l.TruncateFront(starts[i]); err != nil {
 			return fail(fmt.Errorf("truncate %s (%v) at %d: %w", path, lc, starts[i], err))
 		}
@@ -302,7 +315,7 @@ func biBuild(ctx context.Context, rng *rand.Rand, dir string, lc logConfig, late
 		// up to a segment to where the checkpoint sits), with room for
 		// the last record, its batch and their markers.
 		room := lc.Capacity - int64(l.Written()-l.Checkpoint()) - lc.SegmentSize - 6*int64(maxSize+64)
-		if err := appendSome(min(lc.Capacity*int64(4+rng.IntN(6))/16, room)); err != nil {
+		if err := appendSome(min(lc.Capacity*int64(8+rng.IntN(6))/16, room)); err != nil {
 			return fail(err)
 		}
 	}
