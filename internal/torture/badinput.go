@@ -39,7 +39,8 @@ import (
 //     part of a segment's header unit.
 //   - file: hand-made damage: flips in a record header and in another
 //     record's payload; a record length of 2^32-1 or another huge one; a
-//     zeroed tail and a garbage tail (of the log, or of the file); a record
+//     zeroed tail and a garbage tail (of the log, or of the file), or a run
+//     of zeroed or garbage records longer than the largest record; a record
 //     copied over another; a region or a segment copied from another log;
 //     the file cut inside the ring header or inside a record header; the
 //     ring header copies swapped; the ring header (or its current copy) of
@@ -660,9 +661,20 @@ func (s *biRun) fileDamage(d *biDamage, n int) {
 		}
 		d.what = fmt.Sprintf("length %d in the record at %d (file offset %d)", v, r.pos, r.file[0])
 		d.exact = true
-	case 2, 3: // a zeroed or garbage tail: of the log, or of the file
+	case 2, 3: // zeroes or garbage: the log's tail, the file's tail, or a long run
 		r, i := recAt()
 		j := rng.IntN(len(r.file))
+		// A run of records longer than the largest record, with intact
+		// records after it (salvage must cover it with several skip
+		// records), if the log has one from r on.
+		end := i
+		for end < len(b.recs) && b.recs[end].pos-r.pos <= uint64(b.maxRec)+wal.HeaderSize {
+			end++
+		}
+		variant := (n / biSubKinds["file"]) % 3
+		if variant == 2 && end >= len(b.recs)-1 {
+			variant = 0
+		}
 		fillb := func(p []byte) {
 			if n%12 == 2 {
 				clear(p)
@@ -672,8 +684,9 @@ func (s *biRun) fileDamage(d *biDamage, n int) {
 				}
 			}
 		}
-		what := [...]string{2: "zeroed", 3: "garbage"}[n%12]
-		if (n/12)%2 == 0 {
+		what := [...]string{2: "zeroed", 3: "garbage"}[n%biSubKinds["file"]]
+		switch variant {
+		case 0:
 			for _, rr := range b.recs[i:] {
 				for k, off := range rr.file {
 					if rr.pos > r.pos || k >= j {
@@ -682,9 +695,16 @@ func (s *biRun) fileDamage(d *biDamage, n int) {
 				}
 			}
 			d.what = fmt.Sprintf("%s log tail from byte %d of the record at %d (file offset %d)", what, j, r.pos, r.file[j])
-		} else {
+		case 1:
 			fillb(img[r.file[j]:])
 			d.what = fmt.Sprintf("%s file tail from offset %d (byte %d of the record at %d)", what, r.file[j], j, r.pos)
+		default:
+			for _, rr := range b.recs[i : end+1] {
+				for _, off := range rr.file {
+					fillb(img[off : off+1])
+				}
+			}
+			d.what = fmt.Sprintf("%s records from position %d (file offset %d) through the one at %d", what, r.pos, r.file[0], b.recs[end].pos)
 		}
 		d.exact = true
 	case 4: // a region, or a segment, copied from another log
