@@ -430,6 +430,19 @@ func truncTrial(ctx context.Context, c *Config, dir string, lc logConfig, rng *r
 	// take the cut for a torn tail, and the writer's error was the
 	// report.)
 	r.Acked += int64(promised)
+	// Copies of the file as the truncation (and the writes after it) left
+	// it, for the point-in-time checks below: the default reopen changes
+	// the file (a cut starts a new epoch, which buries what lay after it
+	// for good), so they must not see its result.
+	asis := path + ".asis"
+	restored := path + ".restored"
+	for _, cp := range []string{asis, restored} {
+		if err := copyFile(path, cp); err != nil {
+			return err
+		}
+		defer os.Remove(cp + ".live")
+		defer os.Remove(cp)
+	}
 	if l2, err := wal.Open(path, o); err != nil {
 		if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "offset") {
 			r.Undetected++
@@ -451,12 +464,6 @@ func truncTrial(ctx context.Context, c *Config, dir string, lc logConfig, rng *r
 	// bounded layout refuses a file shorter than its data area in every
 	// mode; the growing one leaves out a segment the file does not hold
 	// whole.)
-	asis := path + ".asis"
-	if err := copyFile(path, asis); err != nil {
-		return err
-	}
-	defer os.Remove(asis + ".live")
-	defer os.Remove(asis)
 	if l2, err := wal.Open(asis, &pit); err != nil {
 		if !strings.Contains(err.Error(), asis) {
 			r.Undetected++
@@ -483,14 +490,14 @@ func truncTrial(ctx context.Context, c *Config, dir string, lc logConfig, rng *r
 	}
 	// Then with the file's size given back, as an operator would: every
 	// record wholly before the cut is recovered.
-	if fi, err := os.Stat(path); err != nil {
+	if fi, err := os.Stat(restored); err != nil {
 		return err
 	} else if fi.Size() < size0 {
-		if err := os.Truncate(path, size0); err != nil {
+		if err := os.Truncate(restored, size0); err != nil {
 			return err
 		}
 	}
-	l2, err := wal.Open(path, &pit)
+	l2, err := wal.Open(restored, &pit)
 	if err != nil {
 		r.Lost += int64(promised)
 		r.fail("%s: point-in-time reopen: %v", what, err)
