@@ -41,6 +41,10 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"torture", "run the reliability suites (crash, power loss, bad input, full disk, truncation) on a directory", runTorture},
+		{"inspect", "print a log's header facts, positions and consumers", runInspect},
+		{"verify", "read every record of a log, verifying checksums; exit 1 on damage", runVerify},
+		{"dump", "print a log's records as JSON lines or hex dumps", runDump},
+		{"tail", "follow a live log, printing each new record", runTail},
 	}
 }
 
