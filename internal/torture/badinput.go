@@ -641,15 +641,14 @@ func (s *biRun) fileDamage(d *biDamage, n int) {
 	d.category = biRecord
 	switch n % biSubKinds["file"] {
 	case 0: // a flip in a record's header and one in another's payload
-		r1, i1 := recAt()
-		r2, i2 := recAt()
+		r1, _ := recAt()
+		r2, _ := recAt()
 		h := rng.IntN(wal.HeaderSize)
 		img[r1.file[h]] ^= 1 << rng.IntN(8)
 		p := wal.HeaderSize + rng.IntN(r2.length)
 		img[r2.file[p]] ^= 1 << rng.IntN(8)
 		d.what = fmt.Sprintf("flips in the header of the record at %d and the payload of the record at %d", r1.pos, r2.pos)
 		d.exact = true
-		_, _ = i1, i2
 	case 1: // a huge record length
 		r, _ := recAt()
 		lens := []uint32{1<<32 - 1, 1<<32 - 8, 1 << 31, 1<<31 - 1, uint32(b.maxRec) + 1, uint32(b.lc.Capacity), uint32(b.maxRec)}
