@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -378,5 +379,149 @@ func TestTail(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// flipByte flips a bit of the byte at offset off of the file at path.
+func flipByte(t *testing.T, path string, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := []byte{0}
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x20
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestVerifyTornTail damages a record a live writer has written but not
+// synced: verify calls it a torn tail and exits 0, and damage before the
+// durable end is still damage.
+func TestVerifyTornTail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	l, err := wal.Create(path, &wal.Options{Capacity: 1 << 20, Sync: wal.SyncNever})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	var pos []uint64
+	for i := range 6 {
+		p, err := l.Append(ctx, []byte(fmt.Sprintf("record %d of the torn tail test", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos = append(pos, p)
+		if i == 2 {
+			if err := l.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if l.Durable() > pos[4] {
+		t.Fatalf("durable end %d is past record 4 at %d: nothing to tear", l.Durable(), pos[4])
+	}
+	flipByte(t, path, l.FileOffset(pos[4])+wal.HeaderSize+2)
+	code, out, errOut := runCmd("verify", path)
+	if code != exitOK || !strings.HasPrefix(out, "torn-tail records=4 ") || errOut != "" {
+		t.Errorf("verify of a torn tail: exit %d, %q, stderr %q", code, out, errOut)
+	}
+	flipByte(t, path, l.FileOffset(pos[1])+wal.HeaderSize+2)
+	code, out, errOut = runCmd("verify", path)
+	if code != exitFound || !strings.HasPrefix(out, "damaged records=1 ") || !strings.Contains(errOut, fmt.Sprintf("file offset %d", l.FileOffset(pos[1]))) {
+		t.Errorf("verify of damage before the durable end: exit %d, %q, stderr %q", code, out, errOut)
+	}
+}
+
+// checkWriter checks every JSON line written to it with check.
+type checkWriter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	check func(line []byte)
+}
+
+func (w *checkWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	for {
+		line, err := w.buf.ReadBytes('\n')
+		if err != nil {
+			w.buf.Write(line)
+			return len(p), nil
+		}
+		w.check(line)
+	}
+}
+
+// TestTailDurable follows a log whose writer flushes records at once and
+// syncs every third: tail -durable must print no record before a sync
+// that covers it started.
+func TestTailDurable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	l, err := wal.Create(path, &wal.Options{Capacity: 1 << 20, Sync: wal.SyncNever})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var bound atomic.Uint64 // the written end when the last Sync started
+	var mu sync.Mutex
+	var problems []string
+	var printed int
+	out := &checkWriter{check: func(line []byte) {
+		var r recordJSON
+		err := json.Unmarshal(line, &r)
+		mu.Lock()
+		defer mu.Unlock()
+		printed++
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("line %q: %v", line, err))
+		} else if end := r.Pos + uint64(wal.RecordSize(r.Len)); end > bound.Load() {
+			problems = append(problems, fmt.Sprintf("record at %d ending at %d printed before a sync covered it (synced up to %d at most)", r.Pos, end, bound.Load()))
+		}
+	}}
+	var errOut strings.Builder
+	done := make(chan int, 1)
+	go func() { done <- run([]string{"tail", "-durable", "-n", "9", path}, out, &errOut) }()
+	ctx := context.Background()
+	for i := 0; ; i++ {
+		select {
+		case code := <-done:
+			if code != exitOK {
+				t.Fatalf("tail -durable: exit %d: %s", code, errOut.String())
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if printed != 9 || len(problems) > 0 {
+				t.Fatalf("tail -durable: %d records printed, want 9; %q", printed, problems)
+			}
+			return
+		default:
+		}
+		if i > 20000 {
+			t.Fatal("tail -durable -n 9 did not return")
+		}
+		if _, err := l.Append(ctx, []byte(fmt.Sprintf("durable tail record %d", i))); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if i%3 == 2 {
+			bound.Store(l.Written())
+			if err := l.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
