@@ -177,7 +177,7 @@ func openReadOnly(cmd, path, backend string, stderr io.Writer) (*wal.Log, int, b
 // 3 otherwise.
 func readFailure(cmd string, l *wal.Log, pos uint64, fromUser bool, err error, stderr io.Writer) int {
 	msg := oneLine(err)
-	if !strings.Contains(msg, "file offset") {
+	if wal.IsCorruption(err) && !strings.Contains(msg, "file offset") {
 		msg += fmt.Sprintf(" (file %s, offset %d)", l.Name(), l.FileOffset(pos))
 	}
 	fmt.Fprintf(stderr, "ringlog %s: %s\n", cmd, msg)
