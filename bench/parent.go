@@ -131,7 +131,7 @@ func parentMain(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	b := &benchRun{cfg: cfg, stdout: stdout, stderr: stderr, progress: isTerminal(stderr)}
+	b := &benchRun{cfg: cfg, stdout: stdout, stderr: stderr, progress: osfile.IsTerminal(stderr)}
 	return b.run(ctx, sel)
 }
 
@@ -496,17 +496,6 @@ func (b *benchRun) clearProgress() {
 	if b.progress {
 		fmt.Fprint(b.stderr, "\r\033[K")
 	}
-}
-
-// isTerminal reports whether w is a character device (a terminal), where
-// progress can be shown and overwritten in place.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func kernelRelease() string {

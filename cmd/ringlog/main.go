@@ -109,13 +109,3 @@ func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
 	}
 	return 0, true
 }
-
-// isTerminal reports whether w is a terminal, where progress can be drawn.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}

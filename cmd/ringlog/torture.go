@@ -107,7 +107,7 @@ func runTorture(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var bar *progressbar.ProgressBar
-	if isTerminal(stderr) {
+	if osfile.IsTerminal(stderr) {
 		cfg.Progress = func(suite string, done, total int) {
 			if bar == nil {
 				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(stderr),

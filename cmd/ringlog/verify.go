@@ -6,6 +6,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/ringlog/ringlog/internal/osfile"
 	"github.com/ringlog/ringlog/wal"
 )
 
@@ -60,7 +61,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	var bar *progressbar.ProgressBar
 	const barStep = 16 << 20 // bytes of the log between updates of the bar
 	span := l.Written() - checkpoint
-	if isTerminal(stderr) && span >= 4*barStep {
+	if osfile.IsTerminal(stderr) && span >= 4*barStep {
 		bar = progressbar.NewOptions64(int64(span), progressbar.OptionSetWriter(stderr),
 			progressbar.OptionSetDescription("verify"), progressbar.OptionShowBytes(true),
 			progressbar.OptionClearOnFinish())

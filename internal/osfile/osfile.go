@@ -7,6 +7,7 @@ package osfile
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -121,4 +122,15 @@ func MkdirAll(dir string, perm os.FileMode) error {
 		}
 	}
 	return nil
+}
+
+// IsTerminal reports whether w is a terminal (a character device), where
+// progress can be drawn and redrawn in place.
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

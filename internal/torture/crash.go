@@ -170,11 +170,7 @@ func checkWAL(c *Config, path string, lc logConfig, exp *walExpect, run uint64, 
 	}
 	defer reopenStrict(path, o, lc, r)
 	defer l.Close()
-	found, bad := readAll(l)
-	r.Corrupt += int64(len(bad))
-	for _, b := range bad {
-		r.fail("crash (%v): %s; %v", lc, b, l.Report())
-	}
+	found := readChecked(l, r, func(b string) { r.fail("crash (%v): %s; %v", lc, b, l.Report()) })
 	for id, p := range exp.acked {
 		if p < exp.floor {
 			continue
@@ -196,6 +192,17 @@ func checkWAL(c *Config, path string, lc logConfig, exp *walExpect, run uint64, 
 		r.fail("crash (%v): append after recovery: %v", lc, err)
 		r.Corrupt++
 	}
+}
+
+// readChecked reads every record of l (see readAll), counts the bad ones
+// as corrupt, describing each with fail, and returns the good ones.
+func readChecked(l *wal.Log, r *Result, fail func(bad string)) map[recID]uint64 {
+	found, bad := readAll(l)
+	r.Corrupt += int64(len(bad))
+	for _, b := range bad {
+		fail(b)
+	}
+	return found
 }
 
 // readAll reads every record of l from its checkpoint: the ids of the good
@@ -463,13 +470,20 @@ func writeWAL(ctx context.Context, l *wal.Log, j *crashJob, acked func(pos uint6
 			}
 		}
 	})
+	return waitWriters(ctx, &wg, errc)
+}
+
+// waitWriters waits for the writers of wg to end: the first error one of
+// them sends on errc, or nil if they all ended (or ctx did: a call it
+// ended is no failure).
+func waitWriters(ctx context.Context, wg *sync.WaitGroup, errc <-chan error) error {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case err := <-errc:
 		if ctx.Err() != nil {
 			<-done
-			return nil // a call ended by ctx
+			return nil
 		}
 		return err
 	case <-done:

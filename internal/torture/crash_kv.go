@@ -344,16 +344,5 @@ func writeKV(ctx context.Context, db *logkv.DB, j *crashJob, print func(lines ..
 			}
 		})
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case err := <-errc:
-		if ctx.Err() != nil {
-			<-done
-			return nil // a write ended by ctx, or by the store's closing
-		}
-		return err
-	case <-done:
-		return nil
-	}
+	return waitWriters(ctx, &wg, errc)
 }

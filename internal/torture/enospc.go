@@ -348,11 +348,7 @@ func enospcWAL(ctx context.Context, c *Config, fsDir string, rng *rand.Rand, r *
 		return nil
 	}
 	defer l2.Close()
-	found, bad := readAll(l2)
-	r.Corrupt += int64(len(bad))
-	for _, b := range bad {
-		r.fail("%s: %s", what, b)
-	}
+	found := readChecked(l2, r, func(b string) { r.fail("%s: %s", what, b) })
 	for k := range took {
 		if _, ok := found[recID{run, 2, k}]; !ok {
 			r.Lost++
@@ -374,11 +370,7 @@ func enospcWAL(ctx context.Context, c *Config, fsDir string, rng *rand.Rand, r *
 // to missing); none past attempted may be; every record must be intact
 // and in order.
 func checkRun(l *wal.Log, run uint64, acked, attempted int, missing map[int]bool, what string, r *Result) {
-	found, bad := readAll(l)
-	r.Corrupt += int64(len(bad))
-	for _, b := range bad {
-		r.fail("%s: %s", what, b)
-	}
+	found := readChecked(l, r, func(b string) { r.fail("%s: %s", what, b) })
 	for id := range found {
 		if id.run != run || id.w != 0 || id.k >= attempted {
 			r.Corrupt++

@@ -52,6 +52,30 @@ func init() {
 		Doc: "writers append while every sync is observed; at a random moment the files are replaced by what a power cut could leave (synced data kept; the rest kept, dropped, zeroed or torn per page and sector; unsynced directory entries lost) and recovered"})
 }
 
+// newPowerlossTrial makes a trial's directories under dir: live, where
+// the writers write, and image, where the power cut's image goes, and
+// watches the syncs under live until unhook; cleanup unhooks and removes
+// both directories.
+func newPowerlossTrial(dir string) (live, image string, st *plState, unhook, cleanup func(), err error) {
+	live = filepath.Join(dir, "live")
+	image = filepath.Join(dir, "image")
+	os.RemoveAll(live)
+	os.RemoveAll(image)
+	if err := os.Mkdir(live, 0o755); err != nil {
+		return "", "", nil, nil, nil, err
+	}
+	st = &plState{dir: live, files: map[uint64][]byte{}, entries: map[string]map[string]dirent{}}
+	restore := osfile.SetHooks(&osfile.Hooks{File: st.fileSync, Dir: st.dirSync})
+	var once sync.Once
+	unhook = func() { once.Do(restore) }
+	cleanup = func() {
+		unhook()
+		os.RemoveAll(live)
+		os.RemoveAll(image)
+	}
+	return live, image, st, unhook, cleanup, nil
+}
+
 // plState is the hook's record of what is durable.
 type plState struct {
 	mu      sync.Mutex
@@ -335,18 +359,11 @@ func powerlossTrial(ctx context.Context, c *Config, dir string, rng *rand.Rand, 
 		return powerlossKVTrial(ctx, c, dir, rng, r)
 	}
 	lc := randomLogConfig(rng)
-	live := filepath.Join(dir, "live")
-	image := filepath.Join(dir, "image")
-	os.RemoveAll(live)
-	os.RemoveAll(image)
-	defer os.RemoveAll(live)
-	defer os.RemoveAll(image)
-	if err := os.Mkdir(live, 0o755); err != nil {
+	live, image, st, restore, cleanup, err := newPowerlossTrial(dir)
+	if err != nil {
 		return err
 	}
-	st := &plState{dir: live, files: map[uint64][]byte{}, entries: map[string]map[string]dirent{}}
-	restore := osfile.SetHooks(&osfile.Hooks{File: st.fileSync, Dir: st.dirSync})
-	defer restore()
+	defer cleanup()
 
 	path := filepath.Join(live, "pl.wal")
 	o, err := lc.options()
@@ -436,11 +453,7 @@ func checkImage(c *Config, path string, lc logConfig, promised map[recID]uint64,
 	}
 	defer reopenStrict(path, o, lc, r)
 	defer l.Close()
-	found, bad := readAll(l)
-	r.Corrupt += int64(len(bad))
-	for _, b := range bad {
-		r.fail("powerloss (%v): %s; %v", lc, b, l.Report())
-	}
+	found := readChecked(l, r, func(b string) { r.fail("powerloss (%v): %s; %v", lc, b, l.Report()) })
 	for id, p := range promised {
 		if _, ok := found[id]; !ok {
 			r.Lost++
@@ -476,18 +489,11 @@ func reopenStrict(path string, o *wal.Options, lc logConfig, r *Result) {
 // half the time a first session closed cleanly (so the image also holds
 // an index checkpoint) before the one the power cut ends.
 func powerlossKVTrial(ctx context.Context, c *Config, dir string, rng *rand.Rand, r *Result) error {
-	live := filepath.Join(dir, "live")
-	image := filepath.Join(dir, "image")
-	os.RemoveAll(live)
-	os.RemoveAll(image)
-	defer os.RemoveAll(live)
-	defer os.RemoveAll(image)
-	if err := os.Mkdir(live, 0o755); err != nil {
+	live, image, st, restore, cleanup, err := newPowerlossTrial(dir)
+	if err != nil {
 		return err
 	}
-	st := &plState{dir: live, files: map[uint64][]byte{}, entries: map[string]map[string]dirent{}}
-	restore := osfile.SetHooks(&osfile.Hooks{File: st.fileSync, Dir: st.dirSync})
-	defer restore()
+	defer cleanup()
 	bs := backends()
 	lc := logConfig{Backend: bs[rng.IntN(len(bs))], Growing: true, SegmentSize: 1 << 18, Capacity: 64 << 18, Policy: "always"}
 	o, err := kvOptions(lc)

@@ -505,11 +505,7 @@ func truncTrial(ctx context.Context, c *Config, dir string, lc logConfig, rng *r
 	}
 	defer l2.Close()
 	rep := l2.Report()
-	found, bad := readAll(l2)
-	r.Corrupt += int64(len(bad))
-	for _, b := range bad {
-		r.fail("%s: point-in-time reopen: %s", what, b)
-	}
+	found := readChecked(l2, r, func(b string) { r.fail("%s: point-in-time reopen: %s", what, b) })
 	for id := range found {
 		if id.run != run || id.w > 1 || (id.w == 0 && id.k >= len(recs)) || (id.w == 1 && id.k > 1) {
 			r.Corrupt++
