@@ -415,9 +415,9 @@ func (r *Ring) RemoveConsumer(name string) error {
 	if o := s.owner().Load(); o != 0 && (o == r.token || osfile.ProcessAlive(tokenPID(o))) {
 		return fmt.Errorf("ring: remove consumer %q of %s: attached by process %d: %w", name, r.name, tokenPID(o), ErrConsumerBusy)
 	}
+	r.released.Add(1) // before the slot stops retaining: see Release
 	s.clear()
 	r.regGen.Add(1)
-	r.released.Add(1)
 	r.wakeProducer()
 	return nil
 }
@@ -508,11 +508,13 @@ func (c *Consumer) Release(n int) error {
 	if head := c.r.Head(); n < 0 || head < pos || uint64(n) > head-pos {
 		return fmt.Errorf("ring: %s of %s: release %d bytes at position %d with head %d: %w", c.who(), c.r.name, n, pos, head, ErrRange)
 	}
-	c.s.pos().Store(pos + uint64(n))
 	// The position lives outside the Go heap on mapped backends; this
 	// heap atomic gives the race detector the edge between the reads
-	// released here and the producer's later overwrite.
+	// released here and the producer's later overwrite. It comes before
+	// the store: a producer that sees the new position then loads it
+	// (tailLocked), so its load follows this add.
 	c.r.released.Add(1)
+	c.s.pos().Store(pos + uint64(n))
 	c.r.wakeProducer()
 	// The producer marks a lossy consumer detached before overwriting its
 	// bytes, so seeing no mark after the store means none were overwritten
@@ -660,18 +662,19 @@ func (p *Pin) Move(pos uint64) {
 		if p.enter(p.r, "move", p) != nil {
 			return
 		}
+		if raceEnabled {
+			p.r.released.Add(1) // the edge the race detector needs; see Consumer.Release
+		}
 		p.slot.pos().Store(pos)
 		p.leave()
 	}
 	p.pos.Store(pos)
-	if raceEnabled {
-		p.r.released.Add(1) // the edge the race detector needs; see released
-	}
 	p.r.wakeProducer()
 }
 
 // Release drops the pin. Slices read under it must no longer be used.
 func (p *Pin) Release() {
+	p.r.released.Add(1) // before the pin stops retaining: see Consumer.Release
 	if p.slot != nil {
 		if p.enter(p.r, "release", p) != nil {
 			return
@@ -683,6 +686,5 @@ func (p *Pin) Release() {
 	p.r.mu.Lock()
 	delete(p.r.mu.pins, p)
 	p.r.mu.Unlock()
-	p.r.released.Add(1)
 	p.r.wakeProducer()
 }

@@ -386,7 +386,10 @@ func (r *Ring) checkLimit(end uint64) {
 // pins of this process, and the positions of registered consumers and
 // slot pins (any process) that retain.
 func (r *Ring) tailLocked(head uint64) uint64 {
-	r.released.Load() // pairs with releases: see released
+	// The load after the positions pairs with the releases that moved
+	// them (see Consumer.Release): the race detector does not see the
+	// positions, which live outside the Go heap on mapped backends.
+	defer r.released.Load()
 	tail := head
 	for p := range r.mu.pins {
 		if p.slot == nil {
