@@ -7,6 +7,7 @@ import (
 	"iter"
 	"strings"
 
+	"github.com/ringlog/ringlog/pager"
 	"github.com/ringlog/ringlog/ring"
 )
 
@@ -185,7 +186,13 @@ func (c *Consumer) Ack(pos uint64) error {
 	}
 	if pos != c.rd.pos && (c.rd.cur == nil || pos != c.rd.curPos) {
 		// The position a restarted consumer reads from must be a record's.
-		if _, err := c.rd.header(pos); err != nil {
+		// The header is read from the mapping, under the fault guard as
+		// the reader's own accesses are (a file truncated under the log).
+		var err error
+		if ferr := pager.Guard(func() { _, err = c.rd.header(pos) }); ferr != nil {
+			return fmt.Errorf("wal: consumer %q of %s: acknowledge %d: %w", c.Name(), c.l.name, pos, ferr)
+		}
+		if err != nil {
 			return fmt.Errorf("wal: consumer %q of %s: acknowledge %d: %w (%w)", c.Name(), c.l.name, pos, ErrNotRecord, err)
 		}
 	}

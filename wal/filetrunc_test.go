@@ -31,6 +31,13 @@ func TestReaderFileTruncated(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer l.Close()
+				// A consumer that will have read every record and
+				// acknowledged none.
+				c, err := l.Consumer("c", nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
 				var poses []uint64
 				for k := range 200 {
 					pos, err := l.AppendSync(context.Background(), payloadFor(0, k, 2000))
@@ -38,6 +45,11 @@ func TestReaderFileTruncated(t *testing.T) {
 						t.Fatal(err)
 					}
 					poses = append(poses, pos)
+				}
+				for c.Next() {
+				}
+				if err := c.Err(); err != nil {
+					t.Fatal(err)
 				}
 				rd, err := l.NewReader(l.Checkpoint(), nil)
 				if err != nil {
@@ -76,6 +88,12 @@ func TestReaderFileTruncated(t *testing.T) {
 				// error too.
 				if _, err := l.NewReader(last, nil); !errors.Is(err, pager.ErrFault) || !strings.Contains(err.Error(), path) {
 					t.Fatalf("reader at %d (file offset %d) past a cut at %d: %v", last, l.FileOffset(last), cut, err)
+				}
+				// Acknowledging up to a record past the cut (not the
+				// consumer's current one) checks its header: an error too.
+				at := poses[len(poses)-2]
+				if err := c.Ack(at); !errors.Is(err, pager.ErrFault) || !strings.Contains(err.Error(), path) {
+					t.Fatalf("acknowledging %d (file offset %d) past a cut at %d: %v", at, l.FileOffset(at), cut, err)
 				}
 			})
 		}
