@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -35,27 +36,9 @@ file and the offset), 3 if the log could not be read.
 flags:`
 
 func runDump(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("dump", dumpSynopsis, stderr)
-	from := fs.String("from", "", "start at the record at `POS` (default: the checkpoint)")
-	n := fs.Int("n", 0, "print at most `N` records (0: all)")
-	asHex := fs.Bool("hex", false, "print a header line and a hex dump per record instead of JSON lines")
-	backend := backendFlag(fs)
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
-	}
-	path, code, ok := onePath("dump", fs.Args(), stderr)
-	if !ok {
-		return code
-	}
-	start, code, ok := parsePos("dump", *from, stderr)
-	if !ok {
-		return code
-	}
-	if *n < 0 {
-		fmt.Fprintf(stderr, "ringlog dump: -n %d: not a count\n", *n)
-		return exitUsage
-	}
-	l, code, ok := openReadOnly("dump", path, *backend, stderr)
+	lf := newLogFlags("dump", dumpSynopsis, stderr)
+	from, n, asHex := lf.records("start at the record at `POS` (default: the checkpoint)", "print at most `N` records (0: all)")
+	l, start, code, ok := lf.open(args, stderr)
 	if !ok {
 		return code
 	}
@@ -124,51 +107,66 @@ func (p *recordPrinter) print(pos uint64, data []byte) error {
 	return err
 }
 
-// backendFlag adds the -backend flag of the commands that open a log.
-func backendFlag(fs interface {
-	String(name, value, usage string) *string
-}) *string {
-	return fs.String("backend", "auto", "pager backend of the read-only view: auto, mmap or copy")
+// logFlags are the flags of the commands that read a log: -backend, and
+// for those that print records -from, -n and -hex.
+type logFlags struct {
+	cmd     string
+	fs      *flag.FlagSet
+	backend *string
+	from    *string // nil: the command takes no -from
+	n       *int
 }
 
-// onePath returns the single PATH argument of cmd.
-func onePath(cmd string, args []string, stderr io.Writer) (string, int, bool) {
-	if len(args) != 1 {
-		fmt.Fprintf(stderr, "ringlog %s: want one PATH, got %d arguments (ringlog %s -h)\n", cmd, len(args), cmd)
-		return "", exitUsage, false
-	}
-	return args[0], 0, true
+func newLogFlags(cmd, synopsis string, stderr io.Writer) *logFlags {
+	fs := newFlags(cmd, synopsis, stderr)
+	return &logFlags{cmd: cmd, fs: fs, backend: fs.String("backend", "auto", "pager backend of the read-only view: auto, mmap or copy")}
 }
 
-// parsePos parses a -from value; "" is 0.
-func parsePos(cmd, s string, stderr io.Writer) (uint64, int, bool) {
-	if s == "" {
-		return 0, 0, true
-	}
-	v, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		fmt.Fprintf(stderr, "ringlog %s: -from %q: not a position\n", cmd, s)
-		return 0, exitUsage, false
-	}
-	return v, 0, true
+// records adds -from, -n and -hex, with the command's own words for the
+// first two.
+func (lf *logFlags) records(fromDoc, nDoc string) (from *string, n *int, asHex *bool) {
+	lf.from = lf.fs.String("from", "", fromDoc)
+	lf.n = lf.fs.Int("n", 0, nDoc)
+	return lf.from, lf.n, lf.fs.Bool("hex", false, "print a header line and a hex dump per record instead of JSON lines")
 }
 
-// openReadOnly opens the log at path read-only with the named backend.
-func openReadOnly(cmd, path, backend string, stderr io.Writer) (*wal.Log, int, bool) {
-	b, err := pager.ParseBackend(backend)
-	if err != nil {
-		fmt.Fprintf(stderr, "ringlog %s: -backend: %v\n", cmd, err)
-		return nil, exitUsage, false
+// open parses args, takes the one PATH, checks -from and -n, and opens the
+// log read-only. start is the -from position (0 if not given). If ok is
+// false the command returns code.
+func (lf *logFlags) open(args []string, stderr io.Writer) (l *wal.Log, start uint64, code int, ok bool) {
+	if code, ok := parseFlags(lf.fs, args); !ok {
+		return nil, 0, code, false
 	}
-	l, err := wal.Open(path, &wal.Options{ReadOnly: true, Backend: b})
-	if err != nil {
-		fmt.Fprintf(stderr, "ringlog %s: %s\n", cmd, oneLine(err))
-		if wal.IsCorruption(err) {
-			return nil, exitFound, false
+	fail := func(format string, args ...any) (*wal.Log, uint64, int, bool) {
+		fmt.Fprintf(stderr, "ringlog %s: "+format+"\n", append([]any{lf.cmd}, args...)...)
+		return nil, 0, exitUsage, false
+	}
+	if n := lf.fs.NArg(); n != 1 {
+		return fail("want one PATH, got %d arguments (ringlog %s -h)", n, lf.cmd)
+	}
+	if lf.from != nil && *lf.from != "" {
+		v, err := strconv.ParseUint(*lf.from, 10, 64)
+		if err != nil {
+			return fail("-from %q: not a position", *lf.from)
 		}
-		return nil, exitFailure, false
+		start = v
 	}
-	return l, 0, true
+	if lf.n != nil && *lf.n < 0 {
+		return fail("-n %d: not a count", *lf.n)
+	}
+	b, err := pager.ParseBackend(*lf.backend)
+	if err != nil {
+		return fail("-backend: %v", err)
+	}
+	l, err = wal.Open(lf.fs.Arg(0), &wal.Options{ReadOnly: true, Backend: b})
+	if err != nil {
+		fmt.Fprintf(stderr, "ringlog %s: %s\n", lf.cmd, oneLine(err))
+		if wal.IsCorruption(err) {
+			return nil, 0, exitFound, false
+		}
+		return nil, 0, exitFailure, false
+	}
+	return l, start, 0, true
 }
 
 // readFailure reports err, met reading the log at position pos, as one line

@@ -53,22 +53,14 @@ type consumerInfo struct {
 }
 
 func runInspect(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("inspect", inspectSynopsis, stderr)
-	asJSON := fs.Bool("json", false, "print one JSON object")
-	backend := backendFlag(fs)
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
-	}
-	path, code, ok := onePath("inspect", fs.Args(), stderr)
-	if !ok {
-		return code
-	}
-	l, code, ok := openReadOnly("inspect", path, *backend, stderr)
+	lf := newLogFlags("inspect", inspectSynopsis, stderr)
+	asJSON := lf.fs.Bool("json", false, "print one JSON object")
+	l, _, code, ok := lf.open(args, stderr)
 	if !ok {
 		return code
 	}
 	defer l.Close()
-	b, _ := pager.ParseBackend(*backend)
+	b, _ := pager.ParseBackend(*lf.backend)
 	if b == pager.Auto {
 		b = pager.DefaultBackend(true)
 	}
@@ -82,7 +74,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 		Durable:    l.Durable(),
 		Consumers:  []consumerInfo{},
 	}
-	if st, err := os.Stat(path); err == nil {
+	if st, err := os.Stat(l.Name()); err == nil {
 		info.FileSize = st.Size()
 	}
 	for _, c := range l.Consumers() {

@@ -30,28 +30,10 @@ writer's recovery, say).
 flags:`
 
 func runTail(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("tail", tailSynopsis, stderr)
-	from := fs.String("from", "", "start at the record at `POS` (default: the end of the log)")
-	n := fs.Int("n", 0, "stop after `N` records (0: follow until interrupted)")
-	durable := fs.Bool("durable", false, "print records only once they are durable")
-	asHex := fs.Bool("hex", false, "print a header line and a hex dump per record instead of JSON lines")
-	backend := backendFlag(fs)
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
-	}
-	path, code, ok := onePath("tail", fs.Args(), stderr)
-	if !ok {
-		return code
-	}
-	start, code, ok := parsePos("tail", *from, stderr)
-	if !ok {
-		return code
-	}
-	if *n < 0 {
-		fmt.Fprintf(stderr, "ringlog tail: -n %d: not a count\n", *n)
-		return exitUsage
-	}
-	l, code, ok := openReadOnly("tail", path, *backend, stderr)
+	lf := newLogFlags("tail", tailSynopsis, stderr)
+	from, n, asHex := lf.records("start at the record at `POS` (default: the end of the log)", "stop after `N` records (0: follow until interrupted)")
+	durable := lf.fs.Bool("durable", false, "print records only once they are durable")
+	l, start, code, ok := lf.open(args, stderr)
 	if !ok {
 		return code
 	}

@@ -37,16 +37,8 @@ Exit status 3 if the log could not be opened or read for another reason.
 flags:`
 
 func runVerify(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("verify", verifySynopsis, stderr)
-	backend := backendFlag(fs)
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
-	}
-	path, code, ok := onePath("verify", fs.Args(), stderr)
-	if !ok {
-		return code
-	}
-	l, code, ok := openReadOnly("verify", path, *backend, stderr)
+	lf := newLogFlags("verify", verifySynopsis, stderr)
+	l, _, code, ok := lf.open(args, stderr)
 	if !ok {
 		return code
 	}
