@@ -16,6 +16,7 @@ type FaultError struct {
 	Addr       uintptr // the faulting address
 }
 
+// Error names the file, the offset and the address of the fault.
 func (e *FaultError) Error() string {
 	switch {
 	case e.File == "":
@@ -27,6 +28,7 @@ func (e *FaultError) Error() string {
 		e.File, e.Offset, e.ViewOffset)
 }
 
+// Unwrap returns ErrFault, so errors.Is(err, ErrFault) matches any fault.
 func (e *FaultError) Unwrap() error { return ErrFault }
 
 // Guard runs fn with faults turned into errors: if fn touches a view page

@@ -49,6 +49,7 @@ const (
 
 var backendNames = [...]string{Auto: "auto", Remap: "remap", Mmap: "mmap", Copy: "copy"}
 
+// String returns the backend's name as the Backend option spells it.
 func (b Backend) String() string {
 	if int(b) < len(backendNames) {
 		return backendNames[b]

@@ -27,6 +27,7 @@ const (
 	Growing
 )
 
+// String returns "growing" or "bounded".
 func (l Layout) String() string {
 	if l == Growing {
 		return "growing"

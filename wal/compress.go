@@ -30,6 +30,7 @@ const (
 	Zstd          Compression = 2 // slower, better ratio (zstd, default level)
 )
 
+// String returns the codec's name ("none", "s2", "zstd").
 func (c Compression) String() string {
 	switch c {
 	case NoCompression:

@@ -39,6 +39,7 @@ const (
 	RecoverSalvage
 )
 
+// String returns the mode's name.
 func (m RecoveryMode) String() string {
 	switch m {
 	case RecoverDefault:
@@ -89,6 +90,7 @@ type Damage struct {
 // Cut reports whether recovery shortened the log.
 func (r Report) Cut() bool { return r.Reason != "" }
 
+// String describes the recovery in one line: what was kept, and what was cut and why.
 func (r Report) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "recovery (%v): scanned from %d to %d, %d records, proven durable through %d", r.Mode, r.Checkpoint, r.End, r.Records, r.Synced)
