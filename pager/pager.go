@@ -3,6 +3,7 @@ package pager
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -79,6 +80,10 @@ type Options struct {
 	// Populate faults pages in when they are mapped (MAP_POPULATE) instead
 	// of on first touch.
 	Populate bool
+	// Logger, if set, receives an Info record when Auto falls back from
+	// the backend it prefers (Remap, or Mmap for a read-only view), with
+	// the reason. nil logs nothing.
+	Logger *slog.Logger
 }
 
 // Page-table values other than file page numbers.
@@ -134,6 +139,7 @@ func New(f *os.File, size int, opts *Options) (*View, error) {
 	}
 	if o.Backend == Auto {
 		o.Backend = DefaultBackend(o.ReadOnly)
+		logFallback(o.Logger, f.Name(), o.ReadOnly, o.Backend)
 	} else if o.Backend == Remap || o.Backend == Mmap {
 		if err := Available(o.Backend); err != nil {
 			return nil, fmt.Errorf("pager: view of %s: %w", f.Name(), err)
