@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -85,6 +86,10 @@ type Options struct {
 	// longest span one slice can hold.
 	Layout      Layout
 	SegmentSize int64
+	// Logger, if set, receives what Open repaired or fell back from (see
+	// OpenInfo): Warn for an invalid header copy or a repaired consumer
+	// slot, Info for a backend fallback. nil logs nothing.
+	Logger *slog.Logger
 
 	fileReadOnly bool // Open could open the file for reading only
 }
@@ -347,6 +352,7 @@ func open(f *os.File, o Options) (*Ring, error) {
 		return nil, err
 	}
 	r.bindLive()
+	defer r.logOpen(o.Logger)
 	if o.ReadOnly {
 		r.headp.Store(r.liveHead)
 		r.syncedp.Store(r.liveSynced)
@@ -436,6 +442,7 @@ func (r *Ring) mapViews(o Options) error {
 			return fmt.Errorf("ring: open %s: consuming from another process needs the header region in shared memory, which this platform or build cannot map (%v): %w", r.name, err, ErrUnsupported)
 		}
 		ctlBackend = pager.Copy
+		logCopyControl(o.Logger, r.name, err)
 	}
 	if r.ctl, err = pager.New(r.f, dataOff, &pager.Options{Backend: ctlBackend}); err != nil {
 		return fmt.Errorf("ring: open %s: %w", r.name, err)
@@ -472,7 +479,7 @@ func (r *Ring) mapData(o Options) error {
 	C := int(r.capacity)
 	var err error
 	view := C + int(r.span)
-	if r.data, err = pager.New(r.f, view, &pager.Options{Backend: o.Backend, ReadOnly: o.ReadOnly}); err != nil {
+	if r.data, err = pager.New(r.f, view, &pager.Options{Backend: o.Backend, ReadOnly: o.ReadOnly, Logger: o.Logger}); err != nil {
 		return fmt.Errorf("ring: open %s: %w", r.name, err)
 	}
 	r.mirror = r.data.Backend() == pager.Copy
