@@ -110,7 +110,29 @@ func (db *DB) writeIndex(tree *btree.BTreeG[item], upTo uint64) error {
 	if err != nil {
 		return fmt.Errorf("logkv: write index of %s: %w", db.dir, err)
 	}
+	db.index.Lock()
+	db.index.upTo, db.index.there = upTo, true
+	db.index.Unlock()
+	db.dropStaleIndex(db.log.Checkpoint()) // the cleaner may have freed past upTo meanwhile
 	return nil
+}
+
+// dropStaleIndex removes the index checkpoint once the log's front has
+// moved past its upTo: Open would refuse it (it cannot tell which keys
+// the freed part of the log deleted), so it only takes disk space, as
+// much as a tenth of the store or more. The removal is not synced: if a
+// crash undoes it, Open finds a checkpoint it refuses, as it would have
+// before the removal. A removal that fails leaves the file for the next
+// attempt (the next truncation, Close, or Open).
+func (db *DB) dropStaleIndex(front uint64) {
+	db.index.Lock()
+	defer db.index.Unlock()
+	if !db.index.there || db.index.upTo >= front {
+		return
+	}
+	if err := os.Remove(filepath.Join(db.dir, IndexName)); err == nil || errors.Is(err, os.ErrNotExist) {
+		db.index.there = false
+	}
 }
 
 // loadIndex reads the index checkpoint into db's (empty) index and
@@ -182,5 +204,6 @@ func (db *DB) loadIndex() (uint64, error) {
 		return 0, bad(off, "bytes after the last item")
 	}
 	db.mu.segs.addBulk(poss)
+	db.index.upTo, db.index.there = upTo, true
 	return upTo, nil
 }

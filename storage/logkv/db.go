@@ -160,6 +160,11 @@ type DB struct {
 
 	report    OpenReport
 	skipBelow uint64 // during Open: the index checkpoint holds the log before this
+	index     struct {
+		sync.Mutex        // writing or removing the index checkpoint file
+		upTo       uint64 // the file's upTo, if there is one
+		there      bool   // the file exists (as far as the store knows)
+	}
 	gcDone    chan struct{}
 }
 
@@ -265,6 +270,7 @@ func (db *DB) openLog(wo *wal.Options) (*wal.Log, error) {
 		if err := l.Close(); err != nil {
 			return nil, err
 		}
+		db.dropStaleIndex(cp)
 		db.resetIndex()
 		return wal.Open(db.path, wo)
 	}

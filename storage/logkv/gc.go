@@ -249,6 +249,7 @@ func (db *DB) cleanOldest() error {
 	db.mu.gcErr = nil
 	db.gcCond.Broadcast()
 	db.mu.Unlock()
+	db.dropStaleIndex(next)
 	db.stats.gcRuns.Add(1)
 	return nil
 }

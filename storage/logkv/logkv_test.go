@@ -389,7 +389,14 @@ func TestIndexCheckpoint(t *testing.T) {
 	}
 	check(db)
 	// The cleaner truncates past the index: deletes it held are gone from
-	// the log, so the index must not be used.
+	// the log, so the index must not be used. The cleaner removes it; a
+	// copy put back (a removal a crash undid) must be refused by Open,
+	// and removed.
+	path := filepath.Join(dir, IndexName)
+	stale, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := 3; i < n; i += 11 {
 		delete(want, i)
 		db.Delete(key(i), nil)
@@ -405,20 +412,28 @@ func TestIndexCheckpoint(t *testing.T) {
 	if err := db.GC(); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("index checkpoint older than the log's front still there after GC: %v", err)
+	}
 	db.o.NoIndexCheckpoint = true
 	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, stale, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	db = reopen()
 	if r := db.Report(); r.IndexLoaded || !errors.Is(r.IndexError, errIndex) {
 		t.Fatalf("reopen with an index older than the log's checkpoint: %+v", r)
 	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stale index checkpoint still there after Open refused it: %v", err)
+	}
 	check(db)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
 	// A damaged index: one byte flipped.
-	path := filepath.Join(dir, IndexName)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
