@@ -165,7 +165,7 @@ type DB struct {
 		upTo       uint64 // the file's upTo, if there is one
 		there      bool   // the file exists (as far as the store knows)
 	}
-	gcDone    chan struct{}
+	gcDone chan struct{}
 }
 
 // Open opens the store in dir, creating it if dir holds none.
