@@ -88,12 +88,12 @@ type ConsumerOptions struct {
 
 // ConsumerInfo describes a registered consumer.
 type ConsumerInfo struct {
-	Name     string
+	Name     string // the name it was registered under
 	Position uint64 // acknowledged position
 	Lag      uint64 // committed bytes not yet released
-	Lossy    bool
-	Detached bool // overrun; Reattach to resume
-	PID      int  // process attached to it, 0 if none
+	Lossy    bool   // registered lossy (ConsumerOptions.Lossy)
+	Detached bool   // overrun; Reattach to resume
+	PID      int    // process attached to it, 0 if none
 }
 
 // Consumer states: a call claims the consumer, so Close can wait for it.

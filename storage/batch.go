@@ -73,9 +73,9 @@ func (b *Batch) Reset() {
 
 // Op is one operation of a batch. Key and Value alias the batch's memory.
 type Op struct {
-	Kind  Kind
-	Key   []byte
-	Value []byte
+	Kind  Kind   // KindPut or KindDelete
+	Key   []byte // the key written or deleted
+	Value []byte // the value put; empty for a delete
 }
 
 // Ops returns the batch's operations in order.

@@ -109,6 +109,8 @@ type Engine interface {
 // Snapshot is a consistent read-only view of an engine.
 type Snapshot interface {
 	Reader
+	// Close releases the snapshot and what it holds (log space, or an
+	// LSM's older versions).
 	Close() error
 }
 
@@ -127,8 +129,8 @@ var (
 // IterOptions bound an iteration to [LowerBound, UpperBound); a nil bound
 // is open.
 type IterOptions struct {
-	LowerBound []byte
-	UpperBound []byte
+	LowerBound []byte // the smallest key included; nil: no lower bound
+	UpperBound []byte // the first key excluded; nil: no upper bound
 }
 
 // Iterator walks keys in order, in either direction. The slices Key and
@@ -145,15 +147,19 @@ type Iterator interface {
 	Next() bool
 	Prev() bool
 	Valid() bool
+	// Key and Value are the current key and its value, valid until the
+	// iterator moves or closes; they must not be modified.
 	Key() []byte
 	Value() []byte
 	// Error is the error that stopped the iteration, if any.
 	Error() error
+	// Close releases the iterator.
 	Close() error
 }
 
 // Stats are an engine's counters. Fields an engine does not know are -1.
 type Stats struct {
+	// Engine is the engine's name, as storage.Open takes it.
 	Engine string
 	// Keys is the number of live keys.
 	Keys int64
