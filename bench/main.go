@@ -28,6 +28,22 @@
 // (open_ms of kv-reopen, space_amp and gc_runs of kv-overwrite-gc,
 // records_per_sync of wal-sync-8w, ...), which only the JSON has.
 //
+// -report DIR writes, after the run, results.json (the rows, exactly as
+// -json writes them), run.json (the machine, the command, the date, and
+// every pair in table order, a pair without a row with the reason why),
+// results.md (the machine and the command, then a Markdown table per family
+// of workloads: ops/s, MB/s, p50, p99, ratio to the baseline, memory) and
+// two charts: ratio.svg (per workload, each system's ops/s over the
+// baseline's, one linear axis per family) and latency.svg (p50 and p99 on a
+// log axis, for the workloads that measure per-operation latency). Failed
+// and not-run pairs are listed as such in results.md and left out of the
+// charts. With -from FILE nothing runs: the directory is rendered from the
+// results file of an earlier run; run.json beside FILE, if it describes
+// FILE's rows, gives the machine, the command and the pairs without a row.
+//
+//	go run ./bench -quick -report out/
+//	go run ./bench -report out/ -from out/results.json
+//
 // The kv-* workloads (kv-put-nosync, kv-put-sync-8w, kv-get-random, kv-scan,
 // kv-reopen, kv-overwrite-gc) run key-value stores through the
 // storage.Engine interface: on the ringlog/* systems the ringlog engine

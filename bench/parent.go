@@ -32,6 +32,9 @@ type config struct {
 	systems   *regexp.Regexp
 	timeout   time.Duration
 	list      bool
+	reportDir string   // -report
+	from      string   // -from
+	args      []string // the command line, for the report
 }
 
 // hiddenFlags are left out of -help: they exist for the bench's own tests.
@@ -49,6 +52,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	sre := fs.String("systems", "", "run only systems whose name matches `REGEXP`")
 	timeout := fs.Duration("timeout", 10*time.Minute, "kill a run (one child process) that takes longer than this")
 	list := fs.Bool("list", false, "list workloads and systems and exit")
+	reportDir := fs.String("report", "", "write results.json, run.json, results.md, ratio.svg and latency.svg into `DIR` (created if missing)")
+	from := fs.String("from", "", "with -report: render the report from the results `FILE` of an earlier run (-json or -report's results.json) instead of running")
 	fs.Usage = func() {
 		out := fs.Output()
 		fmt.Fprintf(out, "usage: go run ./bench [flags]\n\nRuns every workload on every system in child processes, interleaved and\nrepeated, and prints the medians.\n\nflags:\n")
@@ -75,7 +80,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		fs.Usage()
 		return config{}, errors.New("bad usage")
 	}
-	c := config{size: SizeFull, dir: *dir, jsonPath: *jsonPath, timeout: *timeout, list: *list}
+	c := config{size: SizeFull, dir: *dir, jsonPath: *jsonPath, timeout: *timeout, list: *list,
+		reportDir: *reportDir, from: *from, args: args}
+	if c.from != "" && c.reportDir == "" {
+		fmt.Fprintf(stderr, "bench: -from needs -report DIR to render into\n")
+		return config{}, errors.New("bad usage")
+	}
 	if *quick {
 		c.size = SizeQuick
 	}
@@ -122,6 +132,13 @@ func parentMain(args []string, stdout, stderr io.Writer) int {
 	}
 	if cfg.list {
 		listRegistry(stdout)
+		return 0
+	}
+	if cfg.from != "" {
+		if err := reportFromFile(cfg.reportDir, cfg.from, stderr); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return 1
+		}
 		return 0
 	}
 	sel := selectPairs(cfg.workloads, cfg.systems)
@@ -362,6 +379,12 @@ func (b *benchRun) report(groups [][]*pairState) int {
 	status := 0
 	if b.cfg.jsonPath != "" {
 		if err := writeJSONFile(b.cfg.jsonPath, rows); err != nil {
+			fmt.Fprintf(b.stderr, "bench: %v\n", err)
+			status = 1
+		}
+	}
+	if b.cfg.reportDir != "" {
+		if err := b.writeReport(tgroups, rows); err != nil {
 			fmt.Fprintf(b.stderr, "bench: %v\n", err)
 			status = 1
 		}
