@@ -71,6 +71,7 @@ func (l *Log) Consumer(name string, opts *ConsumerOptions) (*Consumer, error) {
 	if err := l.refreshMeta(); err != nil {
 		return nil, err
 	}
+	registered := l.registered(name)
 	rc, err := l.r.Consumer(name, &ring.ConsumerOptions{Lossy: o.Lossy, MaxLag: o.MaxLag, FromTail: o.FromStart})
 	if errors.Is(err, ring.ErrConsumerBusy) {
 		return nil, fmt.Errorf("wal: consumer %q of %s: %w (%w)", name, l.name, ErrBusy, err)
@@ -85,6 +86,7 @@ func (l *Log) Consumer(name string, opts *ConsumerOptions) (*Consumer, error) {
 	// The consumer's records are retained even where the checkpoint moved
 	// past them (the ring's tail is the slowest of both).
 	c.rd = &Reader{l: l, epoch: m.epoch, epochAt: m.epochStart, durable: o.Durable, pos: rc.Position(), fresh: true}
+	l.logConsumer(name, registered, o, rc.Position())
 	return c, nil
 }
 
@@ -111,6 +113,7 @@ func (l *Log) RemoveConsumer(name string) error {
 	} else if err != nil {
 		return fmt.Errorf("wal: %w", err)
 	}
+	l.logRemoveConsumer(name)
 	return nil
 }
 
@@ -230,6 +233,7 @@ func (c *Consumer) Reattach() (uint64, error) {
 		return 0, fmt.Errorf("wal: %w", err)
 	}
 	c.rd.reset(c.rc.Position())
+	c.l.logReattach(c.Name(), n, c.rc.Position())
 	return n, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"sync"
@@ -115,6 +116,14 @@ type Options struct {
 	// may already have received the records before the damage: discard
 	// them.
 	Replay func(pos uint64, data []byte) error
+	// Logger, if set, receives the log's events, never one per record:
+	// every Open's recovery (Info, or Warn when it cut the log or
+	// skipped damage: what Report says), the first failed write or sync
+	// (Error), TruncateBack and consumer registration, removal and
+	// reattachment (Info), TruncateFront (Debug), and what the ring and
+	// the pager repaired or fell back from at open (see ring.Options).
+	// Every record names the file. nil logs nothing.
+	Logger *slog.Logger
 }
 
 const (
@@ -315,7 +324,7 @@ func Open(path string, opts *Options) (*Log, error) {
 			return nil, err
 		}
 	}
-	r, err := ring.Open(path, &ring.Options{Backend: o.Backend, ReadOnly: o.ReadOnly, HeadUnknown: true})
+	r, err := ring.Open(path, &ring.Options{Backend: o.Backend, ReadOnly: o.ReadOnly, HeadUnknown: true, Logger: o.Logger})
 	if err != nil {
 		if aside != "" {
 			os.Remove(aside)
@@ -360,9 +369,11 @@ func open(r *ring.Ring, o Options, salvageCopy string) (*Log, error) {
 		close(l.done)
 		return l, nil
 	}
+	t0 := time.Now()
 	if err := l.recover(); err != nil {
 		return nil, err
 	}
+	l.logRecovery(time.Since(t0))
 	l.mu.flusherIdle = true
 	// A write of the staged buffer is one write of the ring: at most a
 	// span (a segment in the growing layout).
@@ -968,10 +979,14 @@ var syncData = (*ring.Ring).SyncData
 // can be promised. Every waiter gets the error.
 func (l *Log) fail(err error) {
 	l.mu.Lock()
-	if l.mu.err == nil {
+	first := l.mu.err == nil
+	if first {
 		l.mu.err = fmt.Errorf("%w: %w", ErrFailed, err)
 	}
 	l.mu.Unlock()
+	if first {
+		l.logFailure(err)
+	}
 	l.r.Fail(err) // the ring must not record anything as durable now
 	l.flushed.Broadcast()
 	l.wrote.Broadcast()
@@ -1089,6 +1104,7 @@ func (l *Log) TruncateFront(pos uint64) error {
 			return fmt.Errorf("wal: truncate %s: %w", l.name, err)
 		}
 	}
+	l.logTruncateFront(cp, pos)
 	return nil
 }
 
@@ -1212,6 +1228,7 @@ func (l *Log) truncateBack(pos uint64) error {
 		l.fail(err)
 		return fmt.Errorf("wal: truncate %s back to %d: %w", l.name, pos, err)
 	}
+	l.logTruncateBack(pos, written)
 	return nil
 }
 
