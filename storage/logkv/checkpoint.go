@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 	"unsafe"
 
 	"github.com/tidwall/btree"
@@ -61,7 +62,8 @@ func (db *DB) WriteIndex() error {
 	return db.writeIndex(tree, upTo)
 }
 
-func (db *DB) writeIndex(tree *btree.BTreeG[item], upTo uint64) error {
+func (db *DB) writeIndex(tree *btree.BTreeG[item], upTo uint64) (err error) {
+	defer db.logIndexWrite(time.Now(), tree.Len(), upTo, &err)
 	if upTo > db.log.Durable() {
 		if err := db.log.WaitDurable(context.Background(), upTo); err != nil {
 			return fmt.Errorf("logkv: write index of %s: %w", db.dir, err)

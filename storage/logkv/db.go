@@ -45,6 +45,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/tidwall/btree"
@@ -208,6 +209,7 @@ func Open(dir string, o *Options) (*DB, error) {
 		MaxRecordSize: int(min(maxRecord, opts.SegmentSize-128)),
 		Recovery:      opts.Recovery,
 		Replay:        db.replay,
+		Logger:        opts.Logger,
 		// A full log (Capacity reached, or space held by values and
 		// snapshots not released) fails writes at once rather than
 		// blocking them while they hold the index.
@@ -217,6 +219,7 @@ func Open(dir string, o *Options) (*DB, error) {
 		wo.Sync, wo.SyncInterval = wal.SyncInterval, opts.SyncInterval
 	}
 	var err error
+	t0 := time.Now()
 	if _, serr := os.Stat(db.path); errors.Is(serr, os.ErrNotExist) {
 		db.log, err = wal.Create(db.path, wo)
 		if err == nil {
@@ -242,6 +245,7 @@ func Open(dir string, o *Options) (*DB, error) {
 	} else {
 		go db.gcLoop()
 	}
+	db.logOpen(time.Since(t0))
 	return db, nil
 }
 

@@ -1,6 +1,7 @@
 package logkv
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/ringlog/ringlog/pager"
@@ -43,4 +44,12 @@ type Options struct {
 	NoIndexCheckpoint bool
 	// Recovery is the log's recovery mode on open.
 	Recovery wal.RecoveryMode
+	// Logger, if set, receives the store's events, never one per write:
+	// each Open (Info: whether the index came from its checkpoint or the
+	// whole log was replayed, and why; Warn when a checkpoint was found
+	// but not usable), each index checkpoint written (Info; Error when
+	// it fails), each pass of the cleaner (Info: the segment freed, the
+	// bytes copied, how long it took; Error when it fails), and the
+	// log's own events (see wal.Options.Logger). nil logs nothing.
+	Logger *slog.Logger
 }
