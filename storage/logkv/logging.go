@@ -31,7 +31,7 @@ func (db *DB) logOpen(d time.Duration) {
 	attrs := []slog.Attr{
 		slog.Int("keys", keys),
 		slog.Int64("live_bytes", live),
-		slog.Int64("replayed_entries", rep.Replayed),
+		slog.Int64("replayed_records", rep.Replayed),
 		slog.Uint64("log_checkpoint", db.log.Checkpoint()),
 		slog.Uint64("log_end", db.log.Written()),
 		slog.Int64("capacity", db.o.Capacity),
