@@ -51,8 +51,9 @@ type Options struct {
 	// Backend is the pager backend of the log (default Auto).
 	Backend pager.Backend
 	// SegmentSize is the unit the log file grows by and reuses once
-	// DeleteRange has removed the entries in it (new stores only;
-	// default 64 MiB, a multiple of 64 KiB). A record, and so an entry,
+	// DeleteRange has removed the entries in it (new stores only; a
+	// multiple of 64 KiB; default 64 MiB, or a quarter of Capacity if
+	// that is less). A record, and so an entry,
 	// is at most half a segment; a StoreLogs batch of more than half a
 	// segment is written as several atomic parts (see the package doc).
 	SegmentSize int64
@@ -120,14 +121,16 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if opts != nil {
 		o = *opts
 	}
-	if o.SegmentSize == 0 {
-		o.SegmentSize = DefaultSegmentSize
-	}
 	if o.Capacity == 0 {
 		o.Capacity = DefaultCapacity
 		if b := o.Backend; b == pager.Copy || (b == pager.Auto && pager.DefaultBackend(false) == pager.Copy) {
 			o.Capacity = DefaultCopyCapacity
 		}
+	}
+	if o.SegmentSize == 0 {
+		// At most a quarter of the capacity, so that segments behind
+		// the first entry can be reused while others fill.
+		o.SegmentSize = min(DefaultSegmentSize, max(o.Capacity/4, 64<<10)&^(64<<10-1))
 	}
 	if err := osfile.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("raftstore: open %s: %w", dir, err)
