@@ -106,6 +106,7 @@ func (db *DB) gcLoop() {
 			default:
 			}
 			if err := db.cleanOldest(); err != nil {
+				db.logGCError(err)
 				db.mu.Lock()
 				db.mu.gcErr = err
 				db.gcCond.Broadcast()
@@ -151,6 +152,7 @@ func (db *DB) cleanOldest() error {
 		return nil
 	}
 	defer db.gcMu.Unlock()
+	t0, copied0 := time.Now(), db.stats.gcCopied.Load()
 	ctx := context.Background()
 	db.mu.RLock()
 	from := db.mu.pin.Position()
@@ -284,6 +286,7 @@ func (db *DB) cleanOldest() error {
 	db.mu.Unlock()
 	db.dropStaleIndex(next)
 	db.stats.gcRuns.Add(1)
+	db.logGC(from, next, db.stats.gcCopied.Load()-copied0, len(moves), time.Since(t0))
 	return nil
 }
 
