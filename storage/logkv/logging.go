@@ -75,7 +75,8 @@ func (db *DB) logIndexWrite(t0 time.Time, n int, upTo uint64, err *error) {
 }
 
 // logGC logs a pass of the cleaner that freed the log from from to to,
-// copying copied bytes of moved live entries, in d.
+// copying copied bytes of moved live entries, in d; and the bytes of live
+// entries (framing included) and of log it leaves.
 func (db *DB) logGC(from, to uint64, copied int64, moved int, d time.Duration) {
 	if db.o.Logger == nil {
 		return
@@ -89,7 +90,7 @@ func (db *DB) logGC(from, to uint64, copied int64, moved int, d time.Duration) {
 		slog.Uint64("freed_bytes", to-from),
 		slog.Int64("copied_bytes", copied),
 		slog.Int("moved_entries", moved),
-		slog.Int64("live_bytes", live),
+		slog.Int64("live_entry_bytes", live),
 		slog.Uint64("log_bytes", span),
 		slog.Duration("duration", d))
 }
