@@ -231,3 +231,39 @@ func TestLogNilIsSilent(t *testing.T) {
 		t.Fatalf("a log without a logger logged %v", got)
 	}
 }
+
+// TestLogReattach: a lossy consumer resumed after an overrun is a Warn
+// saying how many bytes it skipped.
+func TestLogReattach(t *testing.T) {
+	lg, records := logRecorder(t)
+	ctx := context.Background()
+	l, path := createLog(t, pager.Auto, Options{Sync: SyncNever, Capacity: 512 << 10, BufferSize: 16 << 10, Logger: lg})
+	defer l.Close()
+	cs, err := l.Consumer("lossy", &ConsumerOptions{Lossy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 400 { // 1.6 MB through a 512 KiB log
+		if _, err := l.Append(ctx, rec(i, 4000)); err != nil {
+			t.Fatal(err)
+		}
+		if i%20 == 0 {
+			l.Flush(ctx)
+			l.TruncateFront(l.Written())
+		}
+	}
+	l.Flush(ctx)
+	for cs.Next() {
+	}
+	if !errors.Is(cs.Err(), ErrOverrun) {
+		t.Fatalf("an overrun lossy consumer: %v", cs.Err())
+	}
+	n, err := cs.Reattach()
+	if err != nil || n == 0 {
+		t.Fatalf("reattach skipped %d: %v", n, err)
+	}
+	w := only(records(), "WARN", "wal: consumer reattached")
+	if len(w) != 1 || w[0]["consumer"] != "lossy" || num(w[0], "skipped_bytes") != n || num(w[0], "position") != cs.Acked() || w[0]["file"] != path {
+		t.Fatalf("reattach records: %v (skipped %d)", records(), n)
+	}
+}
