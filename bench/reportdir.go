@@ -385,12 +385,22 @@ func writeMarkdown(w io.Writer, info runInfo, groups []tableGroup) {
 	fmt.Fprintf(w, "%s\n", strings.ReplaceAll(tableLegend, "\n", " "))
 }
 
-// writeReport writes -report DIR at the end of a run.
+// writeReport writes -report DIR at the end of a run. The report shows the
+// rows as results.json has them (figures rounded to 3 decimals), so that
+// rendering it again with -from gives the same files.
 func (b *benchRun) writeReport(groups []tableGroup, rows []row) error {
 	results, err := encodeRows(rows)
 	if err != nil {
 		return fmt.Errorf("-report: encoding %s: %w", reportResults, err)
 	}
+	var decoded []row
+	if err := json.Unmarshal(results, &decoded); err != nil {
+		return fmt.Errorf("-report: decoding %s: %w", reportResults, err)
+	}
 	info := newRunInfo(b.cfg.args, b.cfg.size, b.cfg.repeats, b.fs, time.Now())
+	info.describeGroups(groups)
+	if groups, err = groupsFromRun(info, decoded); err != nil {
+		return fmt.Errorf("-report: %w", err)
+	}
 	return writeReportDir(b.cfg.reportDir, info, groups, results)
 }
