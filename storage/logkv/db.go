@@ -294,7 +294,9 @@ type OpenReport struct {
 	IndexLoaded bool
 	// IndexError is why an index checkpoint found was not used.
 	IndexError error
-	// Replayed counts the entries replayed from the log.
+	// Replayed counts the log records replayed (a record holds the entries
+	// of one or more writes; the part of a record the index checkpoint
+	// already holds is not replayed).
 	Replayed int64
 	// Log is the log's own report (recovery).
 	Log wal.Report
