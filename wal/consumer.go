@@ -32,12 +32,12 @@ type ConsumerOptions struct {
 
 // ConsumerInfo describes a registered consumer.
 type ConsumerInfo struct {
-	Name     string
+	Name     string // the name it was registered under
 	Acked    uint64 // acknowledged position: records before it are done
 	Lag      uint64 // bytes of the log after the acknowledged position
-	Lossy    bool
-	Detached bool
-	PID      int // process attached to it, 0 if none
+	Lossy    bool   // registered with ConsumerOptions.Lossy: it never holds the writer back
+	Detached bool   // a lossy consumer the writer overran: ErrOverrun until it reattaches
+	PID      int    // process attached to it, 0 if none
 }
 
 // Consumer reads the log from its own durable acknowledged position: a

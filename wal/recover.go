@@ -56,11 +56,11 @@ func (m RecoveryMode) String() string {
 
 // Report says what an Open did.
 type Report struct {
-	Mode       RecoveryMode
-	Checkpoint uint64 // where the scan started
-	End        uint64 // where the log ends now
-	Synced     uint64 // how far the log was proven durable before recovery (sync markers, header)
-	Records    int    // data records found
+	Mode       RecoveryMode // the recovery mode Open ran
+	Checkpoint uint64       // where the scan started
+	End        uint64       // where the log ends now
+	Synced     uint64       // how far the log was proven durable before recovery (sync markers, header)
+	Records    int          // data records found
 	// A cut: the log was shortened at CutAt, for Reason; DroppedRecords
 	// complete records (DroppedBytes bytes up to the end of the last of
 	// them) were found after the cut and dropped with it.
@@ -72,8 +72,8 @@ type Report struct {
 	// synced, so that no page the kernel may have marked clean after a
 	// failed sync can leave a hole under later records.
 	Rewritten uint64
-	// Salvage: the damaged ranges skipped, and where the original file was
-	// copied.
+	// Salvage: Skipped are the damaged ranges skipped, and SalvageCopy
+	// is where the original file was copied.
 	Skipped     []Damage
 	SalvageCopy string
 	Epoch       uint32 // the epoch new records carry
@@ -82,9 +82,9 @@ type Report struct {
 // Damage is a damaged range found by recovery.
 type Damage struct {
 	Position   uint64 // log position of the first damaged byte
-	FileOffset int64
-	Length     uint64
-	Reason     string
+	FileOffset int64  // file offset of the first damaged byte
+	Length     uint64 // bytes skipped
+	Reason     string // what was wrong, as a reader's error would say it
 }
 
 // Cut reports whether recovery shortened the log.

@@ -63,7 +63,7 @@ type Metrics struct {
 // LatencyBucket is one bucket of a latency histogram.
 type LatencyBucket struct {
 	Below time.Duration // 0 for the overflow bucket
-	Count uint64
+	Count uint64        // syncs in this bucket only (not cumulative)
 }
 
 // Metrics returns a snapshot of the log's counters.
