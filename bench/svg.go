@@ -283,18 +283,21 @@ func ratioSVG(groups []tableGroup) []byte {
 		panels[len(panels)-1] = append(panels[len(panels)-1], cg)
 	}
 	labelW := labelWidth(cgs)
-	height := 40.0
+	const top = 58.0
+	height := top
 	for _, p := range panels {
 		height += axisH + layoutGroups(p, labelW, 0).height + panelGap
 	}
+	height += 8 // bottom margin
 	d := newSVG(chartWidth, height)
 	d.text(chartPad, 22, "ops/s relative to the workload's baseline system (dashed line: 1 = the baseline)", "font-size", "14", "font-weight", "bold")
+	d.text(chartPad, 40, "Each family of workloads has its own axis. Failed and not-run pairs are left out.", "font-size", "11", "fill", "#555555")
 	if len(cgs) == 0 {
-		d.text(chartPad, 44, "no workload has a result for its baseline system")
+		d.text(chartPad, 62, "no workload has a result for its baseline system")
 		return d.bytes()
 	}
 	x0, x1 := labelW, float64(chartWidth-chartPad-valueW)
-	y := 40.0
+	y := top
 	for _, p := range panels {
 		maxV := 1.0
 		for _, cg := range p {
@@ -361,12 +364,13 @@ func latencySVG(groups []tableGroup) []byte {
 	cgs := latencyBars(groups)
 	colors := colorMap(groups)
 	const valueW = 190 // right of the plot, for "p50 123 µs · p99 4.56 ms"
-	l := layoutGroups(cgs, labelWidth(cgs), 62)
+	l := layoutGroups(cgs, labelWidth(cgs), 80)
 	height := l.top + l.height + 30
 	d := newSVG(chartWidth, height)
 	d.text(chartPad, 22, "per-operation latency: p50 (dark) and p99 (light), log scale", "font-size", "14", "font-weight", "bold")
+	d.text(chartPad, 40, "Workloads that measure the latency of each operation. Failed and not-run pairs are left out.", "font-size", "11", "fill", "#555555")
 	if len(cgs) == 0 {
-		d.text(chartPad, 44, "no workload reports per-operation latency")
+		d.text(chartPad, 62, "no workload reports per-operation latency")
 		return d.bytes()
 	}
 	lo, hi := math.Inf(1), 0.0
