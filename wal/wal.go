@@ -397,6 +397,33 @@ func (l *Log) Report() Report { return l.report }
 // MaxRecordSize is the largest payload a record may have.
 func (l *Log) MaxRecordSize() int { return l.maxRec }
 
+// Info describes the log's file: what it was created with and what Open
+// found. It reads no more than the log's own fields (a read-only log's
+// epoch is the one its header held at Open or the last refresh).
+type Info struct {
+	Layout      Layout        // bounded ring or growing segments
+	Capacity    int64         // the ring's capacity in bytes (growing: the most the log may hold)
+	SegmentSize int64         // growing layout: the segment size; bounded: 0
+	Backend     pager.Backend // the pager backend the log's data is mapped with
+	Epoch       uint32        // the epoch new records carry (a writer's; a reader's: the header's)
+}
+
+// Info describes the log's layout, capacity, backend and epoch.
+func (l *Log) Info() Info {
+	i := Info{
+		Layout:   l.r.Layout(),
+		Capacity: l.r.Capacity(),
+		Backend:  l.r.Info().Backend,
+	}
+	if i.Layout == ring.Growing {
+		i.SegmentSize = int64(l.r.Span())
+	}
+	l.mu.Lock()
+	i.Epoch = l.mu.meta.epoch
+	l.mu.Unlock()
+	return i
+}
+
 // Written is the end of the records handed to the operating system:
 // readers see records before it.
 func (l *Log) Written() uint64 {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-
-	"github.com/ringlog/ringlog/pager"
 )
 
 const inspectSynopsis = `inspect [-json] [-backend B] PATH
@@ -15,6 +13,10 @@ Prints what the log at PATH says about itself, opened read-only (beside a
 writer in another process if there is one, without recovery):
 
   file            the log's file and its size in bytes
+  layout          bounded (a ring) or growing (segments)
+  capacity        the ring's capacity in bytes (growing: the most the log may hold)
+  segment_size    the segment size of a growing log (0 for a bounded one)
+  epoch           the epoch the header records: new records carry it
   max_record      the largest payload a record may have
   backend         the pager backend of this read-only view
   checkpoint      where reading and recovery start
@@ -24,23 +26,24 @@ writer in another process if there is one, without recovery):
   consumer "NAME" each registered consumer: acknowledged position, lag in
                   bytes, lossy, detached, and the pid attached to it
 
-The layout, capacity, segment size and epoch of the log are kept in its
-header but not exported by the wal package, so they are not shown.
-
 Text by default, one "key value" pair per line; -json prints one JSON object.
 
 flags:`
 
 // inspectInfo is what inspect prints.
 type inspectInfo struct {
-	File       string         `json:"file"`
-	FileSize   int64          `json:"file_size"`
-	MaxRecord  int            `json:"max_record"`
-	Backend    string         `json:"backend"`
-	Checkpoint uint64         `json:"checkpoint"`
-	Written    uint64         `json:"written"`
-	Durable    uint64         `json:"durable"`
-	Consumers  []consumerInfo `json:"consumers"`
+	File        string         `json:"file"`
+	FileSize    int64          `json:"file_size"`
+	Layout      string         `json:"layout"`
+	Capacity    int64          `json:"capacity"`
+	SegmentSize int64          `json:"segment_size"`
+	Epoch       uint32         `json:"epoch"`
+	MaxRecord   int            `json:"max_record"`
+	Backend     string         `json:"backend"`
+	Checkpoint  uint64         `json:"checkpoint"`
+	Written     uint64         `json:"written"`
+	Durable     uint64         `json:"durable"`
+	Consumers   []consumerInfo `json:"consumers"`
 }
 
 type consumerInfo struct {
@@ -60,19 +63,20 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	defer l.Close()
-	b, _ := pager.ParseBackend(*lf.backend)
-	if b == pager.Auto {
-		b = pager.DefaultBackend(true)
-	}
+	li := l.Info()
 	info := inspectInfo{
-		File:       l.Name(),
-		FileSize:   -1,
-		MaxRecord:  l.MaxRecordSize(),
-		Backend:    b.String(),
-		Checkpoint: l.Checkpoint(),
-		Written:    l.Written(),
-		Durable:    l.Durable(),
-		Consumers:  []consumerInfo{},
+		File:        l.Name(),
+		FileSize:    -1,
+		Layout:      li.Layout.String(),
+		Capacity:    li.Capacity,
+		SegmentSize: li.SegmentSize,
+		Epoch:       li.Epoch,
+		MaxRecord:   l.MaxRecordSize(),
+		Backend:     li.Backend.String(),
+		Checkpoint:  l.Checkpoint(),
+		Written:     l.Written(),
+		Durable:     l.Durable(),
+		Consumers:   []consumerInfo{},
 	}
 	if st, err := os.Stat(l.Name()); err == nil {
 		info.FileSize = st.Size()
@@ -91,6 +95,10 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "file %s\n", info.File)
 	fmt.Fprintf(stdout, "file_size %d\n", info.FileSize)
+	fmt.Fprintf(stdout, "layout %s\n", info.Layout)
+	fmt.Fprintf(stdout, "capacity %d\n", info.Capacity)
+	fmt.Fprintf(stdout, "segment_size %d\n", info.SegmentSize)
+	fmt.Fprintf(stdout, "epoch %d\n", info.Epoch)
 	fmt.Fprintf(stdout, "max_record %d\n", info.MaxRecord)
 	fmt.Fprintf(stdout, "backend %s\n", info.Backend)
 	fmt.Fprintf(stdout, "checkpoint %d\n", info.Checkpoint)

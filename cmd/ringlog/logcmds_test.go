@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringlog/ringlog/pager"
 	"github.com/ringlog/ringlog/wal"
 )
 
@@ -84,10 +85,15 @@ func TestInspect(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"checkpoint": strconv.FormatUint(tl.l.Checkpoint(), 10),
-		"written":    strconv.FormatUint(tl.l.Written(), 10),
-		"durable":    strconv.FormatUint(tl.l.Durable(), 10),
-		"max_record": strconv.Itoa(tl.l.MaxRecordSize()),
+		"checkpoint":   strconv.FormatUint(tl.l.Checkpoint(), 10),
+		"written":      strconv.FormatUint(tl.l.Written(), 10),
+		"durable":      strconv.FormatUint(tl.l.Durable(), 10),
+		"max_record":   strconv.Itoa(tl.l.MaxRecordSize()),
+		"layout":       "bounded",
+		"capacity":     "1048576",
+		"segment_size": "0",
+		"epoch":        strconv.FormatUint(uint64(tl.l.Info().Epoch), 10),
+		"backend":      pager.DefaultBackend(true).String(), // a read-only view's
 	}
 	code, out, errOut := runCmd("inspect", tl.path)
 	if code != exitOK {
@@ -120,7 +126,8 @@ func TestInspect(t *testing.T) {
 		t.Fatalf("inspect -json: %v: %q", err, out)
 	}
 	if info.Checkpoint != tl.l.Checkpoint() || info.Written != tl.l.Written() || info.Durable != tl.l.Durable() ||
-		info.MaxRecord != tl.l.MaxRecordSize() || info.Backend == "" || info.FileSize <= 0 {
+		info.MaxRecord != tl.l.MaxRecordSize() || info.Backend == "" || info.FileSize <= 0 ||
+		info.Layout != "bounded" || info.Capacity != 1<<20 || info.SegmentSize != 0 || info.Epoch == 0 {
 		t.Errorf("inspect -json: %+v", info)
 	}
 	if len(info.Consumers) != 1 || info.Consumers[0].Name != "indexer" || info.Consumers[0].Acked != tl.pos[2] {
