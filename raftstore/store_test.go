@@ -16,7 +16,7 @@ import (
 )
 
 // backends are the pager backends available here.
-func backends(t *testing.T) []pager.Backend {
+func backends(t testing.TB) []pager.Backend {
 	var bs []pager.Backend
 	for _, b := range []pager.Backend{pager.Remap, pager.Mmap, pager.Copy} {
 		if pager.Available(b) == nil {
