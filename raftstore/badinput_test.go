@@ -32,7 +32,7 @@ func TestBadRecords(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			s := openStore(t, dir, nil)
+			s := openStore(t, dir, testOptions(pager.Auto))
 			if err := s.StoreLogs(entries(1, 10, 1)); err != nil {
 				t.Fatal(err)
 			}

@@ -114,7 +114,7 @@ func clusterConfig(id raft.ServerID) *raft.Config {
 func (n *node) start(t *testing.T) {
 	t.Helper()
 	var err error
-	if n.store, err = Open(filepath.Join(n.dir, "raft"), nil); err != nil {
+	if n.store, err = Open(filepath.Join(n.dir, "raft"), &Options{SegmentSize: 4 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	snaps, err := raft.NewFileSnapshotStore(n.dir, 2, io.Discard)

@@ -160,6 +160,16 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	if _, serr := os.Stat(s.path); errors.Is(serr, fs.ErrNotExist) {
 		s.log, err = wal.Create(s.path, wo)
+		if err == nil {
+			// The log grows by a segment written with zeroes at its
+			// first append, and the sync after that writes the whole
+			// segment: let that happen here, with a delete record of
+			// nothing (no entry has index 0), not under the first
+			// StoreLogs.
+			if _, err = s.log.AppendSync(context.Background(), appendDelete(nil, 0, 0)); err != nil {
+				s.log.Close()
+			}
+		}
 	} else {
 		s.log, err = wal.Open(s.path, wo)
 	}

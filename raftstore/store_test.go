@@ -298,7 +298,7 @@ func TestPrefixDeletesFreeSpace(t *testing.T) {
 // across reopen; a value that is not a uint64.
 func TestStableStore(t *testing.T) {
 	dir := t.TempDir()
-	s := openStore(t, dir, nil)
+	s := openStore(t, dir, testOptions(pager.Auto))
 	defer func() { s.Close() }()
 	if v, err := s.Get([]byte("missing")); err != nil || v != nil {
 		t.Fatalf("Get of a missing key = %q, %v; want nil, nil", v, err)
@@ -341,7 +341,7 @@ func TestStableStore(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s = openStore(t, dir, nil)
+	s = openStore(t, dir, testOptions(pager.Auto))
 	check()
 	if _, err := os.Stat(filepath.Join(dir, StableName+".tmp")); err == nil {
 		t.Error("the temporary stable file is left")
@@ -351,7 +351,7 @@ func TestStableStore(t *testing.T) {
 // A damaged stable file is refused with its name and the offset.
 func TestStableDamaged(t *testing.T) {
 	dir := t.TempDir()
-	s := openStore(t, dir, nil)
+	s := openStore(t, dir, testOptions(pager.Auto))
 	if err := s.SetUint64([]byte("CurrentTerm"), 3); err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +390,7 @@ func flip(b []byte, at int) []byte {
 
 // Closed stores refuse calls.
 func TestClosed(t *testing.T) {
-	s := openStore(t, t.TempDir(), nil)
+	s := openStore(t, t.TempDir(), testOptions(pager.Auto))
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -405,5 +405,24 @@ func TestClosed(t *testing.T) {
 		if !errors.Is(err, ErrClosed) {
 			t.Errorf("%s after Close: %v", name, err)
 		}
+	}
+}
+
+// A new store has its first segment when Open returns (written and
+// synced there, not under the first StoreLogs), and holds no entry.
+func TestCreateFirstSegment(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, testOptions(pager.Auto))
+	defer s.Close()
+	st, err := os.Stat(filepath.Join(dir, LogName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() < 1<<20 {
+		t.Fatalf("a new store's log has %d bytes, less than its 1 MiB segment", st.Size())
+	}
+	checkRange(t, s, 0, 0, term1)
+	if m := s.Stats().Log; m.Syncs == 0 {
+		t.Fatalf("no sync at creation: %+v", m)
 	}
 }
