@@ -63,6 +63,8 @@ func (db *DB) WriteIndex() error {
 }
 
 func (db *DB) writeIndex(tree *btree.BTreeG[item], upTo uint64) (err error) {
+	db.index.write.Lock() // one writer of the temporary file at a time
+	defer db.index.write.Unlock()
 	defer db.logIndexWrite(time.Now(), tree.Len(), upTo, &err)
 	if upTo > db.log.Durable() {
 		if err := db.log.WaitDurable(context.Background(), upTo); err != nil {
@@ -104,7 +106,18 @@ func (db *DB) writeIndex(tree *btree.BTreeG[item], upTo uint64) (err error) {
 		err = cerr
 	}
 	if err == nil {
+		// The rename and the record of what the file holds go together:
+		// the cleaner, checking the record, must never remove a new file
+		// for the staleness of the one it replaced.
+		db.index.Lock()
 		err = os.Rename(tmp, filepath.Join(db.dir, IndexName))
+		if err == nil {
+			db.index.upTo, db.index.there = upTo, true
+		}
+		db.index.Unlock()
+	}
+	if err == nil && indexAfterRename != nil {
+		indexAfterRename(db)
 	}
 	if err == nil {
 		err = osfile.SyncDir(db.dir)
@@ -112,12 +125,14 @@ func (db *DB) writeIndex(tree *btree.BTreeG[item], upTo uint64) (err error) {
 	if err != nil {
 		return fmt.Errorf("logkv: write index of %s: %w", db.dir, err)
 	}
-	db.index.Lock()
-	db.index.upTo, db.index.there = upTo, true
-	db.index.Unlock()
 	db.dropStaleIndex(db.log.Checkpoint()) // the cleaner may have freed past upTo meanwhile
 	return nil
 }
+
+// indexAfterRename, if set (by tests), runs in writeIndex between the
+// rename and the directory sync: the window in which the cleaner may
+// judge the new file by the old one's position.
+var indexAfterRename func(db *DB)
 
 // dropStaleIndex removes the index checkpoint once the log's front has
 // moved past its upTo: Open would refuse it (it cannot tell which keys

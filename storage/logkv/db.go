@@ -162,9 +162,10 @@ type DB struct {
 	report    OpenReport
 	skipBelow uint64 // during Open: the index checkpoint holds the log before this
 	index     struct {
-		sync.Mutex        // writing or removing the index checkpoint file
-		upTo       uint64 // the file's upTo, if there is one
-		there      bool   // the file exists (as far as the store knows)
+		sync.Mutex            // renaming or removing the index checkpoint file
+		upTo       uint64     // the file's upTo, if there is one
+		there      bool       // the file exists (as far as the store knows)
+		write      sync.Mutex // held through a whole writeIndex: one temporary file at a time
 	}
 	gcDone chan struct{}
 }

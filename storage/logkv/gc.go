@@ -3,6 +3,7 @@ package logkv
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -53,6 +54,11 @@ const gcChunk = 256 << 10
 // gcLockBatch bounds the keys the cleaner points at their copies under
 // one hold of the writers' lock.
 const gcLockBatch = 512
+
+// gcBeforeMoves, if set (by tests), runs after the cleaner's copies are
+// durable and before it points keys at them: writes it makes are the
+// writes that race with the cleaner.
+var gcBeforeMoves func(db *DB)
 
 func (db *DB) needGCLocked() bool {
 	span := db.mu.end - db.mu.pin.Position()
@@ -234,6 +240,9 @@ func (db *DB) cleanOldest() error {
 			return fmt.Errorf("logkv: clean %s: %w", db.dir, err)
 		}
 	}
+	if gcBeforeMoves != nil {
+		gcBeforeMoves(db)
+	}
 	// The copies are durable: point the keys still at their originals
 	// at them. Until now readers read the originals, so a failure to
 	// write the copies (the disk full) leaves the index as it was. In key
@@ -262,6 +271,7 @@ func (db *DB) cleanOldest() error {
 			// Let writers in: each move is checked on its own below,
 			// so writes between two holds are safe.
 			db.mu.Unlock()
+			runtime.Gosched() // a writer woken by the Unlock gets the lock first
 			db.mu.Lock()
 		}
 		m := moves[i]
