@@ -281,6 +281,9 @@ func family(workload string) string {
 func mdEscape(s string) string {
 	var sb strings.Builder
 	for _, c := range s {
+		if c == '\n' || c == '\r' {
+			c = ' ' // a line break would end the table row
+		}
 		if strings.ContainsRune("\\`*_{}[]<>#!|&~$", c) {
 			sb.WriteByte('\\')
 		}

@@ -344,3 +344,11 @@ func TestReportShowsJSONFigures(t *testing.T) {
 		t.Errorf("table %q, want p50 1.24 and the unavailable pair", rows)
 	}
 }
+
+// TestMdEscapeLineBreaks: a note with a line break (an error message, say)
+// stays on its table row.
+func TestMdEscapeLineBreaks(t *testing.T) {
+	if got, want := mdEscape("FAILED (open x:\nno such file\r\n)"), "FAILED (open x: no such file  )"; got != want {
+		t.Errorf("mdEscape = %q, want %q", got, want)
+	}
+}

@@ -73,14 +73,13 @@ type WALCollector struct {
 func NewWALCollector(l *wal.Log, opts *Options) *WALCollector {
 	c, g := prometheus.CounterValue, prometheus.GaugeValue
 	return &WALCollector{
-		l:             l,
-		appends:       newMetric("ringlog_wal_appends_total", "Records appended to the log (batch members each count).", c, opts),
-		bytes:         newMetric("ringlog_wal_appended_bytes_total", "Bytes appended to the log, record framing included.", c, opts),
-		writes:        newMetric("ringlog_wal_writes_total", "Writes (pwrites) of staged records.", c, opts),
-		syncs:         newMetric("ringlog_wal_syncs_total", "Syncs (fdatasync) of the log.", c, opts),
-		syncedRecords: newMetric("ringlog_wal_synced_records_total", "Records the syncs made durable (per sync: group commit).", c, opts),
-		syncDuration: prometheus.NewDesc("ringlog_wal_sync_duration_seconds", "Durations of the log's syncs (fdatasync).",
-			nil, constLabels(opts)),
+		l:                 l,
+		appends:           newMetric("ringlog_wal_appends_total", "Records appended to the log (batch members each count).", c, opts),
+		bytes:             newMetric("ringlog_wal_appended_bytes_total", "Bytes appended to the log, record framing included.", c, opts),
+		writes:            newMetric("ringlog_wal_writes_total", "Writes (pwrites) of staged records.", c, opts),
+		syncs:             newMetric("ringlog_wal_syncs_total", "Syncs (fdatasync) of the log.", c, opts),
+		syncedRecords:     newMetric("ringlog_wal_synced_records_total", "Records the syncs made durable (per sync: group commit).", c, opts),
+		syncDuration:      newMetric("ringlog_wal_sync_duration_seconds", "Durations of the log's syncs (fdatasync).", 0, opts).desc, // a histogram: the value type is unused
 		written:           newMetric("ringlog_wal_written_position_bytes", "Position of the end of the records handed to the operating system.", g, opts),
 		durable:           newMetric("ringlog_wal_durable_position_bytes", "Position of the end of the records known to be durable.", g, opts),
 		checkpoint:        newMetric("ringlog_wal_checkpoint_position_bytes", "Position where the log starts (records before it were truncated).", g, opts),
@@ -95,13 +94,6 @@ func NewWALCollector(l *wal.Log, opts *Options) *WALCollector {
 		recRewritten:      newMetric("ringlog_wal_recovery_rewritten_bytes", "Bytes after the last proven sync that the last open wrote again.", g, opts),
 		recSkipped:        newMetric("ringlog_wal_recovery_skipped_ranges", "Damaged ranges salvage skipped at the last open.", g, opts),
 	}
-}
-
-func constLabels(o *Options) prometheus.Labels {
-	if o == nil {
-		return nil
-	}
-	return o.ConstLabels
 }
 
 func (c *WALCollector) metrics() []metric {
@@ -209,7 +201,7 @@ func NewEngineCollector(e storage.Engine, opts *Options) *EngineCollector {
 	}
 	if db, ok := e.(*logkv.DB); ok {
 		ec.db = db
-		ec.log = NewWALCollector(db.Log(), opts)
+		ec.log = NewWALCollector(db.Log(), &o) // with the engine label too
 		ec.segments = newMetric("ringlog_kv_log_segments", "Segments of log between the cleaner's position and the head.", g, &o)
 		ec.gcFailed = newMetric("ringlog_kv_gc_failed", "1 while the cleaner's last pass failed.", g, &o)
 		ec.indexLoaded = newMetric("ringlog_kv_open_index_loaded", "1 if the last open loaded the index checkpoint instead of replaying the whole log.", g, &o)

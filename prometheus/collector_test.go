@@ -346,6 +346,14 @@ ringlog_kv_log_segments{engine="ringlog",store="main"} %d
 	if v := mfs["ringlog_wal_appends_total"].GetMetric()[0].GetCounter().GetValue(); v != float64(db.Log().Metrics().Appends) || v == 0 {
 		t.Errorf("the log's appends: %v", v)
 	}
+	// The store's log metrics carry the store's const labels.
+	labels := map[string]string{}
+	for _, lp := range mfs["ringlog_wal_appends_total"].GetMetric()[0].GetLabel() {
+		labels[lp.GetName()] = lp.GetValue()
+	}
+	if labels["engine"] != "ringlog" || labels["store"] != "main" {
+		t.Errorf("the log's metrics have labels %v, want engine=ringlog and store=main", labels)
+	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}

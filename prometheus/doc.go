@@ -5,7 +5,9 @@
 //
 // It is a module of its own (github.com/ringlog/ringlog/prometheus), so
 // that programs that use ringlog without Prometheus do not depend on the
-// Prometheus client.
+// Prometheus client. In this repository its go.mod points at the root
+// module with a replace directive (../); a program outside it requires
+// both modules at versions of the same release.
 //
 //	reg := prometheus.NewRegistry()
 //	reg.MustRegister(ringlogprom.NewWALCollector(log, nil))
@@ -26,8 +28,11 @@
 //	ringlog_wal_syncs_total              fdatasyncs
 //	ringlog_wal_synced_records_total     records those syncs made durable; divided by
 //	                                     syncs: records per sync (group commit)
-//	ringlog_wal_sync_duration_seconds    histogram of fdatasync durations (buckets at
-//	                                     powers of two from 1µs to about 4s)
+//
+// A histogram, since the log was opened:
+//
+//	ringlog_wal_sync_duration_seconds    fdatasync durations (buckets at powers of
+//	                                     two from 1µs to about 4s)
 //
 // Gauges:
 //
@@ -72,7 +77,8 @@
 //	ringlog_kv_open_index_loaded      1 if the last open loaded the index checkpoint
 //	ringlog_kv_open_replayed_records  log records the last open replayed
 //
-// and every ringlog_wal_ metric of the store's log.
+// and every ringlog_wal_ metric of the store's log, with the same const
+// labels (engine included).
 //
 // Positions are byte offsets in the log; they only grow, except when
 // TruncateBack or recovery cuts the log back.

@@ -611,6 +611,8 @@ func (s *Store) GetUint64(key []byte) (uint64, error) {
 
 // Stats is a snapshot of a store's state and its log's counters.
 type Stats struct {
+	// FirstIndex and LastIndex are the store's first and last entries,
+	// as FirstIndex and LastIndex return them (0 and 0 when empty).
 	FirstIndex, LastIndex uint64
 	// LogBytes is the part of the log file in use: live entries, and
 	// deleted entries and delete records not yet behind the first live

@@ -12,7 +12,7 @@ import (
 
 // logAt sends one record to the logger, if there is one.
 func (l *Log) logAt(level slog.Level, msg string, attrs ...slog.Attr) {
-	if lg := l.opts.Logger; lg != nil {
+	if lg := l.opts.Logger; lg != nil && lg.Enabled(context.Background(), level) {
 		lg.LogAttrs(context.Background(), level, msg, append([]slog.Attr{slog.String("file", l.name)}, attrs...)...)
 	}
 }

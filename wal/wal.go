@@ -119,8 +119,10 @@ type Options struct {
 	// Logger, if set, receives the log's events, never one per record:
 	// every Open's recovery (Info, or Warn when it cut the log or
 	// skipped damage: what Report says), the first failed write or sync
-	// (Error), TruncateBack and consumer registration, removal and
-	// reattachment (Info), TruncateFront (Debug), and what the ring and
+	// (Error), TruncateBack and consumer registration and removal
+	// (Info), a consumer's reattachment (Info, or Warn when it skipped
+	// records), TruncateFront and attaching to a registered consumer
+	// (Debug), and what the ring and
 	// the pager repaired or fell back from at open (see ring.Options).
 	// Every record names the file. nil logs nothing.
 	Logger *slog.Logger

@@ -3,7 +3,6 @@ package logkv
 import (
 	"context"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"time"
 )
@@ -13,7 +12,7 @@ import (
 
 // logAt sends one record to the logger, if there is one.
 func (db *DB) logAt(level slog.Level, msg string, attrs ...slog.Attr) {
-	if lg := db.o.Logger; lg != nil {
+	if lg := db.o.Logger; lg != nil && lg.Enabled(context.Background(), level) {
 		lg.LogAttrs(context.Background(), level, msg, append([]slog.Attr{slog.String("dir", db.dir)}, attrs...)...)
 	}
 }
@@ -47,9 +46,6 @@ func (db *DB) logOpen(d time.Duration) {
 			append(attrs, slog.String("index", index), slog.String("error", rep.IndexError.Error()))...)
 	default:
 		why := "no index checkpoint (a new store, a crash, Options.NoIndexCheckpoint, or the cleaner freed the log it described)"
-		if _, err := os.Stat(index); err == nil {
-			why = "the index checkpoint appeared during open"
-		}
 		db.logAt(slog.LevelInfo, "logkv: opened by replaying the whole log", append(attrs, slog.String("reason", why))...)
 	}
 }

@@ -49,7 +49,10 @@ type Options struct {
 	// whole log was replayed, and why; Warn when a checkpoint was found
 	// but not usable), each index checkpoint written (Info; Error when
 	// it fails), each pass of the cleaner (Info: the segment freed, the
-	// bytes copied, how long it took; Error when it fails), and the
-	// log's own events (see wal.Options.Logger). nil logs nothing.
+	// bytes copied, how long it took), the background cleaner's failure
+	// (Error the first time after a pass that worked, Debug while it
+	// keeps failing: it retries every 200 ms; DB.GC returns its errors
+	// instead), and the log's own events (see wal.Options.Logger). nil
+	// logs nothing.
 	Logger *slog.Logger
 }
