@@ -1,30 +1,13 @@
 package pager
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
 	"testing"
-)
 
-// logLines decodes the JSON records a slog.JSONHandler wrote to buf.
-func logLines(t *testing.T, buf *bytes.Buffer) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
+	"github.com/ringlog/ringlog/internal/logtest"
+)
 
 func TestAutoFallbackLogged(t *testing.T) {
 	Available(Remap) // run the probe, then pretend it found no remap
@@ -32,8 +15,7 @@ func TestAutoFallbackLogged(t *testing.T) {
 	t.Cleanup(func() { probe.errs = saved })
 	probe.errs[Remap] = errors.New("remap refused by the test")
 
-	var buf bytes.Buffer
-	lg := slog.New(slog.NewJSONHandler(&buf, nil))
+	lg, rec := logtest.New(slog.LevelInfo)
 	f := makeFile(t, 1)
 	v, err := New(f, PageSize, &Options{Logger: lg})
 	if err != nil {
@@ -47,9 +29,9 @@ func TestAutoFallbackLogged(t *testing.T) {
 	if v.Backend() != want {
 		t.Fatalf("auto without remap chose %v, want %v", v.Backend(), want)
 	}
-	lines := logLines(t, &buf)
+	lines := rec.Records(t)
 	if len(lines) != 1 {
-		t.Fatalf("got %d log records, want 1: %s", len(lines), buf.String())
+		t.Fatalf("got %d log records, want 1: %s", len(lines), rec.String())
 	}
 	l := lines[0]
 	if l["level"] != "INFO" || l["msg"] != "pager: auto backend fell back" || l["file"] != f.Name() || l["backend"] != want.String() {
@@ -63,18 +45,18 @@ func TestAutoFallbackLogged(t *testing.T) {
 	// logger, nor an explicit backend.
 	if saved[Remap] == nil {
 		probe.errs[Remap] = nil
-		buf.Reset()
+		rec.Reset()
 		v2, err := New(f, PageSize, &Options{Logger: lg})
 		if err != nil {
 			t.Fatal(err)
 		}
 		v2.Close()
-		if v2.Backend() != Remap || buf.Len() != 0 {
-			t.Fatalf("auto on remap: backend %v, logged %q", v2.Backend(), buf.String())
+		if v2.Backend() != Remap || rec.String() != "" {
+			t.Fatalf("auto on remap: backend %v, logged %q", v2.Backend(), rec.String())
 		}
 		probe.errs[Remap] = errors.New("remap refused by the test")
 	}
-	buf.Reset()
+	rec.Reset()
 	v3, err := New(f, PageSize, &Options{Backend: Copy, Logger: lg})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +67,7 @@ func TestAutoFallbackLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	v4.Close()
-	if buf.Len() != 0 {
-		t.Fatalf("explicit backend logged %q", buf.String())
+	if rec.String() != "" {
+		t.Fatalf("explicit backend logged %q", rec.String())
 	}
 }

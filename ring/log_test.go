@@ -1,56 +1,34 @@
 package ring
 
 import (
-	"bytes"
-	"encoding/json"
 	"log/slog"
 	"strings"
 	"testing"
 
+	"github.com/ringlog/ringlog/internal/logtest"
 	"github.com/ringlog/ringlog/pager"
 )
-
-// recordsAt decodes the JSON records a slog.JSONHandler wrote to buf and
-// keeps those at level (e.g. "WARN").
-func recordsAt(t *testing.T, buf *bytes.Buffer, level string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		if m["level"] == level {
-			out = append(out, m)
-		}
-	}
-	return out
-}
 
 // TestOpenLogsRepairs: an invalid header copy and a repaired consumer
 // slot are logged at Warn, naming the file; a clean open logs no Warn.
 func TestOpenLogsRepairs(t *testing.T) {
-	var buf bytes.Buffer
-	lg := slog.New(slog.NewJSONHandler(&buf, nil))
+	lg, rec := logtest.New(slog.LevelInfo)
 	path, _ := closedRing(t)
 	r, err := Open(path, &Options{Logger: lg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w := recordsAt(t, &buf, "WARN"); len(w) != 0 {
+	if w := rec.At(t, "WARN"); len(w) != 0 {
 		t.Fatalf("clean open logged warnings: %v", w)
 	}
 	// Where Auto cannot take remap (the portable build, say), the data
 	// area's view says so through the same logger.
 	fellBack := false
-	for _, m := range recordsAt(t, &buf, "INFO") {
+	for _, m := range rec.At(t, "INFO") {
 		fellBack = fellBack || (m["msg"] == "pager: auto backend fell back" && m["file"] == path)
 	}
 	if want := pager.DefaultBackend(false) != pager.Remap; fellBack != want {
-		t.Fatalf("fallback logged: %v, want %v: %s", fellBack, want, buf.String())
+		t.Fatalf("fallback logged: %v, want %v: %s", fellBack, want, rec.String())
 	}
 	c, err := r.Consumer("torn", nil)
 	if err != nil {
@@ -64,15 +42,15 @@ func TestOpenLogsRepairs(t *testing.T) {
 	_, older := newestCopy(t, path)
 	patchFile(t, path, older+20, []byte{0xEE}) // the older copy fails its checksum
 
-	buf.Reset()
+	rec.Reset()
 	r, err = Open(path, &Options{Logger: lg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	w := recordsAt(t, &buf, "WARN")
+	w := rec.At(t, "WARN")
 	if len(w) != 2 {
-		t.Fatalf("got %d warnings, want 2: %s", len(w), buf.String())
+		t.Fatalf("got %d warnings, want 2: %s", len(w), rec.String())
 	}
 	if w[0]["msg"] != "ring: a header copy is invalid; using the other" || w[0]["file"] != path || w[0]["header_offset"] == float64(older) {
 		t.Errorf("header warning = %v (older copy at %d)", w[0], older)

@@ -1,39 +1,23 @@
 package wal
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/ringlog/ringlog/internal/logtest"
 	"github.com/ringlog/ringlog/pager"
 	"github.com/ringlog/ringlog/ring"
 )
 
 // logRecorder returns a logger at Debug level and a function returning
-// the records it got so far, decoded from JSON.
+// the records it got so far.
 func logRecorder(t *testing.T) (*slog.Logger, func() []map[string]any) {
-	var buf bytes.Buffer
-	lg := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	return lg, func() []map[string]any {
-		t.Helper()
-		var out []map[string]any
-		for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-			if line == "" {
-				continue
-			}
-			var m map[string]any
-			if err := json.Unmarshal([]byte(line), &m); err != nil {
-				t.Fatalf("log line %q: %v", line, err)
-			}
-			out = append(out, m)
-		}
-		return out
-	}
+	lg, rec := logtest.New(slog.LevelDebug)
+	return lg, func() []map[string]any { t.Helper(); return rec.Records(t) }
 }
 
 // only returns the records of the log at level (or with the message msg,
