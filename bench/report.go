@@ -117,6 +117,16 @@ type tableGroup struct {
 	entries  []tableEntry
 }
 
+// baseOps is the ops/s of the workload's baseline, 0 if it has no row.
+func (g tableGroup) baseOps() float64 {
+	for _, e := range g.entries {
+		if e.system == g.baseline && e.row != nil {
+			return e.row.OpsPerSec
+		}
+	}
+	return 0
+}
+
 // tableEntry is one system of a workload: a row, or a note saying why
 // there is none (unavailable, failed).
 type tableEntry struct {
@@ -141,12 +151,7 @@ func writeTable(w io.Writer, groups []tableGroup) {
 		if gi > 0 {
 			lines = append(lines, nil)
 		}
-		var base float64
-		for _, e := range g.entries {
-			if e.system == g.baseline && e.row != nil {
-				base = e.row.OpsPerSec
-			}
-		}
+		base := g.baseOps()
 		for i, e := range g.entries {
 			name := ""
 			if i == 0 {

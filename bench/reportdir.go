@@ -351,12 +351,7 @@ func writeMarkdown(w io.Writer, info runInfo, groups []tableGroup) {
 		}
 		fmt.Fprintf(w, "|%s|\n", strings.Join(align, "|"))
 		for _, g := range byFamily[f] {
-			var base float64
-			for _, e := range g.entries {
-				if e.system == g.baseline && e.row != nil {
-					base = e.row.OpsPerSec
-				}
-			}
+			base := g.baseOps()
 			for i, e := range g.entries {
 				name := ""
 				if i == 0 {

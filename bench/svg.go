@@ -158,12 +158,7 @@ type chartGroup struct {
 func ratioBars(groups []tableGroup) []chartGroup {
 	var out []chartGroup
 	for _, g := range groups {
-		base := 0.0
-		for _, e := range g.entries {
-			if e.system == g.baseline && e.row != nil {
-				base = e.row.OpsPerSec
-			}
-		}
+		base := g.baseOps()
 		if base <= 0 {
 			continue
 		}
