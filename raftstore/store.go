@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -64,6 +65,9 @@ type Options struct {
 	Capacity int64
 	// Recovery is the log's recovery mode at open (see wal.RecoveryMode).
 	Recovery wal.RecoveryMode
+	// Logger, if set, receives the log's events (recovery at open,
+	// failures, truncations; see wal.Options.Logger). nil logs nothing.
+	Logger *slog.Logger
 }
 
 // Store is a raft LogStore, StableStore and MonotonicLogStore on a
@@ -154,6 +158,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		MaxRecordSize: int(o.SegmentSize / 2),
 		Recovery:      o.Recovery,
 		Replay:        s.replay,
+		Logger:        o.Logger,
 		// A full log fails StoreLogs rather than blocking it forever
 		// while it holds the store's lock.
 		Full: wal.FullError,
