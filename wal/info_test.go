@@ -22,6 +22,9 @@ func TestInfo(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if err := pager.Available(c.o.Backend); err != nil {
+				t.Skipf("backend %v: %v", c.o.Backend, err)
+			}
 			path := filepath.Join(dir, c.name)
 			l, err := Create(path, &c.o)
 			if err != nil {
@@ -48,6 +51,9 @@ func TestInfo(t *testing.T) {
 			i = l.Info()
 			if i.Epoch <= epoch || i.Epoch != l.Report().Epoch || i.Backend != pager.Copy || i.Layout != c.o.Layout {
 				t.Fatalf("after reopen: Info() = %+v, epoch before %d, report epoch %d", i, epoch, l.Report().Epoch)
+			}
+			if pager.Available(pager.Mmap) != nil {
+				return // a reader beside a writer needs the header region shared (mmap)
 			}
 			ro, err := Open(path, &Options{ReadOnly: true, Backend: pager.Copy})
 			if err != nil {
