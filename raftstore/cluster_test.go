@@ -87,6 +87,39 @@ type node struct {
 	fsm   *listFSM
 	trans *raft.InmemTransport
 	raft  *raft.Raft
+	// kept is what the store held when the node stopped: a restart must
+	// find exactly that before raft runs on it.
+	kept *nodeStore
+}
+
+// nodeStore is a store's entries and current term.
+type nodeStore struct {
+	first, last uint64
+	logs        []raft.Log
+	term        uint64
+}
+
+func nodeStoreOf(t *testing.T, s *Store) *nodeStore {
+	t.Helper()
+	c := &nodeStore{}
+	var err error
+	if c.first, err = s.FirstIndex(); err != nil {
+		t.Fatal(err)
+	}
+	if c.last, err = s.LastIndex(); err != nil {
+		t.Fatal(err)
+	}
+	for i := c.first; i <= c.last && c.last > 0; i++ {
+		var l raft.Log
+		if err := s.GetLog(i, &l); err != nil {
+			t.Fatalf("entry %d of [%d, %d]: %v", i, c.first, c.last, err)
+		}
+		c.logs = append(c.logs, l)
+	}
+	if c.term, err = s.GetUint64([]byte("CurrentTerm")); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func clusterConfig(id raft.ServerID) *raft.Config {
@@ -117,6 +150,18 @@ func (n *node) start(t *testing.T) {
 	if n.store, err = Open(filepath.Join(n.dir, "raft"), &Options{SegmentSize: 4 << 20}); err != nil {
 		t.Fatal(err)
 	}
+	if n.kept != nil {
+		got := nodeStoreOf(t, n.store)
+		if got.first != n.kept.first || got.last != n.kept.last || got.term != n.kept.term || len(got.logs) != len(n.kept.logs) {
+			t.Fatalf("%s restarted with entries [%d, %d] and term %d; it stopped with [%d, %d] and term %d",
+				n.id, got.first, got.last, got.term, n.kept.first, n.kept.last, n.kept.term)
+		}
+		for i := range got.logs {
+			if !sameLog(&got.logs[i], &n.kept.logs[i]) {
+				t.Fatalf("%s restarted with entry %d changed", n.id, got.logs[i].Index)
+			}
+		}
+	}
 	snaps, err := raft.NewFileSnapshotStore(n.dir, 2, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -134,6 +179,10 @@ func (n *node) stop(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.trans.Close()
+	n.kept = nodeStoreOf(t, n.store)
+	if n.kept.last == 0 {
+		t.Fatalf("%s stopped with an empty log", n.id)
+	}
 	if err := n.store.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -182,7 +182,9 @@ func Open(dir string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("raftstore: open %s: %w", dir, err)
 	}
 	s.maxRec = s.log.MaxRecordSize()
-	s.maxBatch = int(o.SegmentSize / 2)
+	// From the log, not from o: SegmentSize applies to new stores only,
+	// and a reopened store keeps the segment size it was created with.
+	s.maxBatch = int(s.log.Info().SegmentSize / 2)
 	s.mu.visible = s.lastLocked()
 	at := s.log.Written()
 	if s.countLocked() > 0 {
@@ -341,12 +343,23 @@ func (s *Store) GetLog(index uint64, l *raft.Log) error {
 		return raft.ErrLogNotFound
 	}
 	pos := s.mu.pos[s.mu.head+int(index-s.mu.first)]
-	p, err := s.recordLocked(pos)
+	// The record is read where the log is mapped: under the fault guard,
+	// so a file cut short under the store, or a read error of the disk,
+	// is an error naming the file, not a SIGBUS.
+	var err error
+	if ferr := pager.Guard(func() {
+		var p []byte
+		if p, err = s.recordLocked(pos); err != nil {
+			return
+		}
+		if derr := decodeEntry(p, l); derr != nil {
+			err = s.corrupt(pos, derr)
+		}
+	}); ferr != nil {
+		return s.corrupt(pos, ferr)
+	}
 	if err != nil {
 		return err
-	}
-	if err := decodeEntry(p, l); err != nil {
-		return s.corrupt(pos, err)
 	}
 	if l.Index != index {
 		return s.corrupt(pos, fmt.Errorf("entry %d where entry %d should be", l.Index, index))
@@ -550,20 +563,27 @@ func (s *Store) IsMonotonic() bool { return true }
 // Set stores val under key durably (see the package doc: the stable
 // file is replaced atomically).
 func (s *Store) Set(key, val []byte) error {
+	// stableMu first: Close takes it after marking the store closed, so
+	// no Set writes the file once Close has returned.
+	s.stableMu.Lock()
+	defer s.stableMu.Unlock()
 	s.mu.RLock()
 	err := s.usableLocked()
 	s.mu.RUnlock()
 	if err != nil {
 		return err
 	}
-	s.stableMu.Lock()
-	defer s.stableMu.Unlock()
 	next := make(map[string][]byte, len(s.stableMu.m)+1)
 	for k, v := range s.stableMu.m {
 		next[k] = v
 	}
 	next[string(key)] = append([]byte{}, val...)
-	if err := writeStable(s.stablePath, encodeStable(next)); err != nil {
+	b := encodeStable(next)
+	if len(b) > stableMaxSize {
+		return fmt.Errorf("raftstore: %s: set %q: the values would take %d bytes, more than the stable file may hold (%d): %w",
+			s.stablePath, key, len(b), stableMaxSize, wal.ErrTooLarge)
+	}
+	if err := writeStable(s.stablePath, b); err != nil {
 		return err
 	}
 	s.stableMu.m = next
@@ -658,6 +678,8 @@ func (s *Store) Close() error {
 	s.mu.closed = true
 	s.mu.Unlock()
 	s.inflight.Wait()
+	s.stableMu.Lock() // wait for a Set under way; later ones see closed
+	s.stableMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.mu.pin.Release()
