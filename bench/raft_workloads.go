@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -42,7 +43,8 @@ import (
 // the spscTemplate between. A reader checks each entry's Index and Term
 // and folds its Data's first and last words into a walTally (Data of
 // another size fails), which must equal what the entry numbers give,
-// computed without the store.
+// computed without the store. The untimed passes that read every entry
+// (raftVerifyAll) also compare all 256 bytes of each entry's Data.
 
 // raftSystems are the systems of the raft-* workloads, in table order.
 var raftSystems = []string{"ringlog/remap", "ringlog/mmap", "ringlog/copy", "raft-wal", "raft-boltdb"}
@@ -176,9 +178,15 @@ func raftVerifyAll(st raft.LogStore, what string, n int) error {
 	}
 	t := newWALTally()
 	var l raft.Log
+	tmpl, want := spscTemplate(raftDataSize), make([]byte, raftDataSize)
 	for k := range n {
 		if err := raftRead(st, k, &l, &t); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
+		}
+		// Untimed: every byte, not only the words the tally folds.
+		spscFill(want, tmpl, k)
+		if !bytes.Equal(l.Data, want) {
+			return fmt.Errorf("verification failed: %s: GetLog(%d) returned other Data", what, k+1)
 		}
 	}
 	return t.verify(what, n, raftDataSize)

@@ -91,6 +91,7 @@ func TestRaftVerify(t *testing.T) {
 		{"term", func(l *raft.Log) { l.Term = 2 }},
 		{"data", func(l *raft.Log) { l.Data[3] = 0; l.Data[raftDataSize-1] ^= 1 }},
 		{"short", func(l *raft.Log) { l.Data = l.Data[:100] }},
+		{"middle of data", func(l *raft.Log) { l.Data[raftDataSize/2] ^= 1 }}, // no word the tally folds
 	} {
 		err = raftVerifyAll(mangled{st, c.bad}, "check", n)
 		if err == nil || !strings.Contains(err.Error(), "verification failed") {
