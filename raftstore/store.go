@@ -512,7 +512,9 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 // overwrites), or all of it; ranges outside the log are no-ops. When it
 // returns nil the deletion is durable: a delete record is appended and
 // synced, and recovery applies it. Deleting a prefix frees its space
-// (wal TruncateFront): segments behind it are reused.
+// (wal TruncateFront): segments behind it are reused. If that last step
+// fails, DeleteRange returns its error although the entries are deleted
+// (durably): only the space stays in use until a later prefix deletion.
 func (s *Store) DeleteRange(min, max uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
