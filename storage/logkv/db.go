@@ -511,16 +511,24 @@ func (db *DB) flushTo(end uint64) error {
 // readEntry reads and verifies the entry it points at. The log must hold
 // it (db.mu read-locked, or a pin).
 func (db *DB) readEntry(it item) (entry, []byte, error) {
-	b, err := db.log.Bytes(it.pos, int(it.n))
-	if err == nil {
-		var e entry
-		if e, err = parseEntry(b, true); err == nil {
-			if e.kind != storage.KindPut || e.size != int(it.n) || unsafeString(e.key) != it.key {
-				err = errors.New("the entry there is not the key's")
-			} else {
-				return e, b, nil
-			}
+	var b []byte
+	var e entry
+	var err error
+	// The checksum reads every byte of the entry where the log is mapped:
+	// a file cut short under the store is an error, not a SIGBUS.
+	if ferr := pager.Guard(func() {
+		if b, err = db.log.Bytes(it.pos, int(it.n)); err != nil {
+			return
 		}
+		if e, err = parseEntry(b, true); err == nil &&
+			(e.kind != storage.KindPut || e.size != int(it.n) || unsafeString(e.key) != it.key) {
+			err = errors.New("the entry there is not the key's")
+		}
+	}); ferr != nil {
+		err = ferr
+	}
+	if err == nil {
+		return e, b, nil
 	}
 	return entry{}, nil, fmt.Errorf("logkv: %s: entry of %d bytes at log position %d (file offset %d): %w (%w)",
 		db.path, it.n, it.pos, db.log.FileOffset(it.pos), storage.ErrCorrupt, err)
@@ -533,8 +541,11 @@ func (db *DB) Get(key, buf []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	buf = append(buf[:0], e.value...)
+	ferr := pager.Guard(func() { buf = append(buf[:0], e.value...) })
 	db.mu.RUnlock()
+	if ferr != nil {
+		return nil, fmt.Errorf("logkv: get %q from %s: %w", truncKey(key), db.dir, ferr)
+	}
 	if buf == nil {
 		buf = []byte{}
 	}

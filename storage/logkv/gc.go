@@ -10,6 +10,7 @@ import (
 
 	"github.com/tidwall/btree"
 
+	"github.com/ringlog/ringlog/pager"
 	"github.com/ringlog/ringlog/storage"
 	"github.com/ringlog/ringlog/wal"
 )
@@ -206,12 +207,17 @@ func (db *DB) cleanOldest() error {
 		base := pos + wal.HeaderSize
 		recCand = recCand[:0]
 		db.mu.RLock()
-		err := entries(payload, false, func(off int, e entry) error {
-			if e.kind == storage.KindPut && db.mu.segs.live(base+uint64(off)) {
-				recCand = append(recCand, item{pre: prefix(e.key), key: unsafeString(e.key), pos: base + uint64(off), n: uint32(e.size)})
-			}
-			return nil // a delete: the writes it hides are older, so in this segment or freed
-		})
+		var err error
+		if ferr := pager.Guard(func() { // the payload is the log's mapping
+			err = entries(payload, false, func(off int, e entry) error {
+				if e.kind == storage.KindPut && db.mu.segs.live(base+uint64(off)) {
+					recCand = append(recCand, item{pre: prefix(e.key), key: unsafeString(e.key), pos: base + uint64(off), n: uint32(e.size)})
+				}
+				return nil // a delete: the writes it hides are older, so in this segment or freed
+			})
+		}); ferr != nil {
+			err = ferr
+		}
 		db.mu.RUnlock()
 		if err != nil {
 			return fmt.Errorf("logkv: clean %s: record at position %d: %w", db.dir, pos, err)
@@ -316,19 +322,29 @@ func (db *DB) copyLive(ctx context.Context, cand []item, moves, orig *[]item) (u
 	rec := (*bp)[:0]
 	var offs []int
 	var origs []item
-	for _, c := range cand {
-		if !db.mu.segs.live(c.pos) {
-			continue // overwritten or deleted since
+	var err error
+	ferr := pager.Guard(func() { // the entries and their keys are the log's mapping
+		for _, c := range cand {
+			if !db.mu.segs.live(c.pos) {
+				continue // overwritten or deleted since
+			}
+			var b []byte
+			if b, err = db.log.Bytes(c.pos, int(c.n)); err != nil {
+				return
+			}
+			offs = append(offs, len(rec))
+			c.key = strings.Clone(c.key) // off the log: the index keeps it
+			origs = append(origs, c)
+			rec = append(rec, b...) // an entry is self-contained: copied as it is
+			rec = padEntry(rec)
 		}
-		b, err := db.log.Bytes(c.pos, int(c.n))
-		if err != nil {
-			return 0, fmt.Errorf("logkv: clean %s: %w", db.dir, err)
-		}
-		offs = append(offs, len(rec))
-		c.key = strings.Clone(c.key) // off the log: the index keeps it
-		origs = append(origs, c)
-		rec = append(rec, b...) // an entry is self-contained: copied as it is
-		rec = padEntry(rec)
+	})
+	if err == nil {
+		err = ferr
+	}
+	if err != nil {
+		*bp = rec
+		return 0, fmt.Errorf("logkv: clean %s: %w", db.dir, err)
 	}
 	*bp = rec
 	if len(rec) == 0 {

@@ -8,6 +8,7 @@ import (
 	"github.com/tidwall/btree"
 
 	"github.com/ringlog/ringlog/internal/invariants"
+	"github.com/ringlog/ringlog/pager"
 	"github.com/ringlog/ringlog/storage"
 	"github.com/ringlog/ringlog/wal"
 )
@@ -68,7 +69,9 @@ func (v *view) get(key, buf []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	buf = append(buf[:0], e.value...)
+	if ferr := pager.Guard(func() { buf = append(buf[:0], e.value...) }); ferr != nil {
+		return nil, fmt.Errorf("logkv: get %q from a snapshot of %s: %w", truncKey(key), v.db.dir, ferr)
+	}
 	if buf == nil {
 		buf = []byte{}
 	}
@@ -264,7 +267,9 @@ func (it *Iterator) Key() []byte {
 }
 
 // Value is the current value: the log's mapped bytes, valid until the
-// iterator moves or closes; it must not be modified. A damaged entry
+// iterator moves or closes; it must not be modified (and, like
+// Value.Bytes, read inside pager.Guard where the file may be cut short
+// under the store). A damaged entry, or one the file no longer holds,
 // yields nil and stops the iterator (see Error).
 func (it *Iterator) Value() []byte {
 	if !it.valid {

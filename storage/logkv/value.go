@@ -16,7 +16,10 @@ import (
 // reuse that space meanwhile (the log grows instead): release values
 // promptly. The bytes must not be modified. After Release, Bytes returns
 // nil; builds with the invariants tag also verify at Release that the
-// bytes were not written to.
+// bytes were not written to. Reading them touches the file through the
+// mapping: if the file can be cut short under the store (another process,
+// a failing disk), read them inside pager.Guard, which turns the SIGBUS
+// into an error.
 type Value struct {
 	db       *DB
 	b        []byte
