@@ -141,6 +141,33 @@ func TestConsumerBackpressure(t *testing.T) {
 	})
 }
 
+// overrunLossy registers the lossy consumer "lossy" on l (of 512 KiB),
+// appends 1.6 MB past it, and checks it reports ErrOverrun.
+func overrunLossy(t *testing.T, l *Log) *Consumer {
+	t.Helper()
+	ctx := context.Background()
+	cs, err := l.Consumer("lossy", &ConsumerOptions{Lossy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 400 { // 1.6 MB through a 512 KiB log
+		if _, err := l.Append(ctx, rec(i, 4000)); err != nil {
+			t.Fatal(err)
+		}
+		if i%20 == 0 {
+			l.Flush(ctx)
+			l.TruncateFront(l.Written())
+		}
+	}
+	l.Flush(ctx)
+	for cs.Next() {
+	}
+	if !errors.Is(cs.Err(), ErrOverrun) {
+		t.Fatalf("an overrun lossy consumer: %v", cs.Err())
+	}
+	return cs
+}
+
 // TestLossyConsumer: a lossy consumer never holds the writer; when it is
 // overrun it learns so, and Reattach resumes it at the end.
 func TestLossyConsumer(t *testing.T) {
@@ -148,22 +175,7 @@ func TestLossyConsumer(t *testing.T) {
 		ctx := context.Background()
 		l, _ := createWith(t, c, Options{Sync: SyncNever, Capacity: 512 << 10, BufferSize: 16 << 10})
 		defer l.Close()
-		cs, _ := l.Consumer("lossy", &ConsumerOptions{Lossy: true})
-		for i := 0; i < 400; i++ { // 1.6 MB through a 512 KiB log
-			if _, err := l.Append(ctx, rec(i, 4000)); err != nil {
-				t.Fatal(err)
-			}
-			if i%20 == 0 {
-				l.Flush(ctx)
-				l.TruncateFront(l.Written())
-			}
-		}
-		l.Flush(ctx)
-		for cs.Next() {
-		}
-		if !errors.Is(cs.Err(), ErrOverrun) {
-			t.Fatalf("an overrun lossy consumer: %v", cs.Err())
-		}
+		cs := overrunLossy(t, l)
 		if info := l.Consumers(); len(info) != 1 || !info[0].Detached {
 			t.Fatalf("consumers: %+v", info)
 		}

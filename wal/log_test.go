@@ -220,28 +220,9 @@ func TestLogNilIsSilent(t *testing.T) {
 // saying how many bytes it skipped.
 func TestLogReattach(t *testing.T) {
 	lg, records := logRecorder(t)
-	ctx := context.Background()
 	l, path := createLog(t, pager.Auto, Options{Sync: SyncNever, Capacity: 512 << 10, BufferSize: 16 << 10, Logger: lg})
 	defer l.Close()
-	cs, err := l.Consumer("lossy", &ConsumerOptions{Lossy: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 400 { // 1.6 MB through a 512 KiB log
-		if _, err := l.Append(ctx, rec(i, 4000)); err != nil {
-			t.Fatal(err)
-		}
-		if i%20 == 0 {
-			l.Flush(ctx)
-			l.TruncateFront(l.Written())
-		}
-	}
-	l.Flush(ctx)
-	for cs.Next() {
-	}
-	if !errors.Is(cs.Err(), ErrOverrun) {
-		t.Fatalf("an overrun lossy consumer: %v", cs.Err())
-	}
+	cs := overrunLossy(t, l)
 	n, err := cs.Reattach()
 	if err != nil || n == 0 {
 		t.Fatalf("reattach skipped %d: %v", n, err)
